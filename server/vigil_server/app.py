@@ -1,0 +1,106 @@
+"""vigil-server: start the gRPC server, load the models, serve until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from vigil.v1 import vigil_pb2, vigil_pb2_grpc
+
+from vigil_server.decode import DecodeSettings
+from vigil_server.errors import VigilError
+from vigil_server.pipeline import Pipeline, PipelineSettings
+from vigil_server.servicer import ServerState, VigilServicer
+from vigil_server.settings import Settings, load_settings
+from vigil_server.store import SegmentStore, StoreSettings, lite_uri
+
+log = logging.getLogger("vigil_server")
+
+SERVICE_NAME = vigil_pb2.DESCRIPTOR.services_by_name["Vigil"].full_name
+# Room for protobuf framing around the largest chunk.
+MESSAGE_OVERHEAD = 64 << 10
+
+
+def build_pipeline(settings: Settings) -> Pipeline:
+    """Load models and open the store (blocking: run it in a thread)."""
+    import torch  # imported here so `vigil-server --help` stays fast
+    from vigil_models import load_models, pick_device
+
+    device = pick_device(settings.device)
+    if device.type == "cpu" and settings.cpu_threads:
+        torch.set_num_threads(settings.cpu_threads)
+    log.info("loading models on %s: space=%s speech=%s", device, settings.space, settings.speech_model)
+    models = load_models(settings.space, settings.speech_model, device, settings.model_cache, settings.cpu_threads)
+    uri = settings.milvus_uri or lite_uri(settings.data_dir)
+    store = SegmentStore(StoreSettings(uri=uri, token=settings.milvus_token), models.space.name, models.space.dim)
+    log.info("store %s, collection %s, %d segments", uri, store.collection, store.count())
+    spool = settings.data_dir / "spool"
+    spool.mkdir(parents=True, exist_ok=True)
+    return Pipeline(models, store, PipelineSettings(decode=DecodeSettings(spool_dir=spool), max_streams=settings.max_streams))
+
+
+async def serve(settings: Settings) -> int:
+    options = [
+        ("grpc.max_receive_message_length", settings.max_chunk_bytes + MESSAGE_OVERHEAD),
+        ("grpc.max_send_message_length", 16 << 20),
+    ]
+    server = grpc.aio.server(options=options)
+    state = ServerState(None, settings.default_frame_rate, settings.max_chunk_bytes)
+    vigil_pb2_grpc.add_VigilServicer_to_server(VigilServicer(state), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
+    )
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    port = server.add_insecure_port(settings.listen)
+    if port == 0:
+        log.error("cannot listen on %s", settings.listen)
+        return 2
+    await server.start()
+    host = settings.listen.rsplit(":", 1)[0]
+    print(f"vigil-server listening on {host}:{port}", flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        pipeline = await asyncio.to_thread(build_pipeline, settings)
+    except (VigilError, RuntimeError, OSError) as exc:
+        log.error("start-up failed: %s", exc)
+        await server.stop(0)
+        return 1
+    pipeline.start()
+    state.pipeline = pipeline
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("serving")
+    await stop.wait()
+    log.info("shutting down (grace %.0f s)", settings.grace_s)
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(settings.grace_s)
+    await asyncio.to_thread(pipeline.stop)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = load_settings(argv)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("faiss").setLevel(logging.WARNING)  # Milvus Lite announces its CPU kernels
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    return asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

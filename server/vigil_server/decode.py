@@ -1,0 +1,388 @@
+"""Decode stage: media bytes in, sampled RGB frames and 16 kHz mono audio out, while they arrive.
+
+Bytes go to a real ffmpeg process (its command line built with ffmpeg-python) through stdin;
+frames come back on stdout as raw RGB and audio on a second pipe as float32 PCM. Which outputs
+to ask for depends on the streams present, so container input is first fed to ffprobe until it
+has seen enough to list the streams; those bytes are kept and replayed into ffmpeg.
+
+Plain MP4/MOV keeps its index (`moov`) after the media data (`mdat`) and cannot be decoded from
+a pipe. The top-level boxes are sniffed as they arrive: a file whose `moov` (or a fragment's
+`moof`) comes first streams as usual; one whose `mdat` comes first is spooled to a temporary
+file and decoded when the stream ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import struct
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import ffmpeg  # ffmpeg-python: builds the command lines
+import numpy as np
+
+from vigil_server.errors import InvalidMedia, InvalidRequest
+
+log = logging.getLogger(__name__)
+
+# Stream format name -> ffmpeg demuxer name.
+CONTAINER_FORMATS = {
+    "mpegts": "mpegts",
+    "mp4": "mp4",
+    "mov": "mov",
+    "webm": "webm",
+    "matroska": "matroska",
+    "mkv": "matroska",
+    "flv": "flv",
+    "ogg": "ogg",
+    "wav": "wav",
+    "mp3": "mp3",
+    "flac": "flac",
+}
+RAW_PCM_FORMATS = {"s16le", "f32le"}
+FORMATS = frozenset(CONTAINER_FORMATS) | RAW_PCM_FORMATS
+SNIFFED_FORMATS = {"mp4", "mov"}
+
+AUDIO_RATE = 16_000
+AUDIO_BLOCK_SECONDS = 0.5
+FRAME_SIZE = 224  # frames are scaled (not cropped) to FRAME_SIZE x FRAME_SIZE RGB
+PROBE_SIZE = 1 << 20  # bytes ffprobe/ffmpeg may read to find the streams
+ANALYZE_US = 2_000_000  # microseconds of media they may read for the same
+MAX_PROBE_BYTES = 32 << 20  # give up finding streams after this many bytes
+STDERR_TAIL = 2000  # characters of ffmpeg's complaints kept for the error message
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    ffmpeg: str = "ffmpeg"
+    ffprobe: str = "ffprobe"
+    frame_size: int = FRAME_SIZE
+    spool_dir: Path | None = None  # where plain MP4 is spooled; None: the system temp dir
+
+
+@dataclass(frozen=True)
+class MediaStreams:
+    has_video: bool
+    has_audio: bool
+
+
+class _Mp4Sniffer:
+    """Reads top-level ISO-BMFF box headers until it can tell whether the index comes first."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.offset = 0  # of the next box header in buffer
+
+    def feed(self, data: bytes) -> bool | None:
+        """True: streamable (moov/moof first); False: needs spooling (mdat first); None: undecided."""
+        self.buffer += data
+        while len(self.buffer) - self.offset >= 8:
+            size, kind = struct.unpack_from(">I4s", self.buffer, self.offset)
+            if not all(32 <= c < 127 for c in kind):
+                raise InvalidMedia(f"not an MP4/MOV stream: no box header at byte {self.offset}")
+            if kind in (b"moov", b"moof"):
+                return True
+            if kind == b"mdat":
+                return False
+            if size == 1:
+                if len(self.buffer) - self.offset < 16:
+                    return None
+                size = struct.unpack_from(">Q", self.buffer, self.offset + 8)[0]
+            if size < 8:
+                raise InvalidMedia(f"not an MP4/MOV stream: bad box {kind!r} of size {size} at byte {self.offset}")
+            self.offset += size
+        if self.offset > MAX_PROBE_BYTES:
+            raise InvalidMedia("not an MP4/MOV stream: no moov or mdat box in the first 32 MiB")
+        return None
+
+
+def ffmpeg_args(
+    source: str, fmt: str, streams: MediaStreams, frame_rate: float, frame_size: int, audio_fd: int, pcm: tuple[int, int]
+) -> list[str]:
+    """The ffmpeg command line: frames to stdout, audio to `pipe:audio_fd`."""
+    input_args: dict[str, object] = {"format": fmt}
+    if fmt in RAW_PCM_FORMATS:
+        input_args.update(ar=pcm[0], ac=pcm[1])
+    else:
+        input_args.update(probesize=PROBE_SIZE, analyzeduration=ANALYZE_US)
+    src = ffmpeg.input(source, **input_args)
+    outputs = []
+    if streams.has_video:
+        video = src.video.filter("fps", fps=frame_rate).filter("scale", frame_size, frame_size)
+        outputs.append(video.output("pipe:1", format="rawvideo", pix_fmt="rgb24"))
+    if streams.has_audio:
+        outputs.append(src.audio.output(f"pipe:{audio_fd}", format="f32le", ac=1, ar=AUDIO_RATE))
+    return list(ffmpeg.merge_outputs(*outputs).global_args("-hide_banner", "-loglevel", "error", "-nostats").get_args())
+
+
+class MediaDecoder:
+    """Feeds one stream's bytes to ffmpeg and yields its frames and audio blocks.
+
+    Use: `feed()` each chunk, `finish()` at the end of the stream; consume `frames()` and
+    `audio()` concurrently; `wait()` for the exit status; `close()` always (kills ffmpeg).
+    """
+
+    def __init__(self, fmt: str, frame_rate: float, settings: DecodeSettings, pcm: tuple[int, int] = (0, 0)):
+        if fmt not in FORMATS:
+            raise InvalidRequest(f"unknown format {fmt!r}; use one of {', '.join(sorted(FORMATS))}")
+        self.format = fmt
+        self.frame_rate = frame_rate
+        self.settings = settings
+        self.pcm = pcm
+        self.spooled = False
+        self.frames_decoded = 0
+        self.audio_samples = 0
+        self._demuxer = CONTAINER_FORMATS.get(fmt, fmt)
+        self._sniffer = _Mp4Sniffer() if fmt in SNIFFED_FORMATS else None
+        self._pending = bytearray()  # bytes kept until ffmpeg starts
+        self._probe: asyncio.subprocess.Process | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._spool: Path | None = None
+        self._spool_file: BinaryIO | None = None
+        self._streams: MediaStreams | None = None
+        self._started = asyncio.Event()
+        self._stderr_tail = ""
+        self._stderr_task: asyncio.Task[None] | None = None
+        self._audio_reader: asyncio.StreamReader | None = None
+        self._audio_transport: asyncio.BaseTransport | None = None
+
+    # -- input side -------------------------------------------------------------------------
+
+    async def feed(self, data: bytes) -> None:
+        if self._proc is not None:
+            await self._write(data)
+        elif self.spooled:
+            await asyncio.to_thread(self._spool_write, data)
+        elif self._sniffer is not None:
+            verdict = self._sniffer.feed(data)
+            if verdict is not None:
+                await self._decided(streamable=verdict)
+        elif self.format in RAW_PCM_FORMATS:
+            await self._start("pipe:0", MediaStreams(has_video=False, has_audio=True))
+            await self._write(data)
+        else:
+            self._pending += data
+            await self._probe_write(bytes(self._pending) if self._probe is None else data)
+
+    async def finish(self) -> None:
+        """The stream has ended: close ffmpeg's input, or decode the spooled file now."""
+        if self._sniffer is not None:
+            if not self._sniffer.buffer:
+                raise InvalidMedia("the stream ended before any media arrived")
+            await self._decided(streamable=True)  # too short to tell: let ffprobe judge it
+        if self.spooled:
+            await self._decode_spool()
+            return
+        if self._proc is None and self._probe is not None:
+            await self._finish_probe()
+        if self._proc is None:
+            raise InvalidMedia("the stream ended before any media arrived")
+        assert self._proc.stdin is not None
+        if not self._proc.stdin.is_closing():
+            self._proc.stdin.close()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                await self._proc.stdin.wait_closed()
+
+    async def _decided(self, streamable: bool) -> None:
+        assert self._sniffer is not None
+        seen, self._sniffer = bytes(self._sniffer.buffer), None
+        if streamable:
+            self._pending += seen
+            await self._probe_write(seen)
+        else:
+            await self._begin_spool(seen)
+
+    async def _probe_write(self, data: bytes) -> None:
+        """Feed ffprobe (started on the first call); once it has seen enough, start ffmpeg."""
+        if self._probe is None:
+            args = [
+                self.settings.ffprobe, "-v", "error", "-probesize", str(PROBE_SIZE),
+                "-analyzeduration", str(ANALYZE_US), "-f", self._demuxer,
+                "-show_streams", "-of", "json", "-i", "pipe:0",
+            ]  # fmt: skip
+            self._probe = await asyncio.create_subprocess_exec(
+                *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            )
+        probe = self._probe
+        assert probe.stdin is not None
+        try:
+            probe.stdin.write(data)
+            await probe.stdin.drain()
+            exited = probe.returncode is not None
+        except (BrokenPipeError, ConnectionResetError):
+            exited = True  # ffprobe has seen enough and stopped reading
+        if exited:
+            await self._finish_probe()
+        elif len(self._pending) > MAX_PROBE_BYTES:
+            raise InvalidMedia(f"no audio or video stream found in the first 32 MiB of {self.format} data")
+
+    async def _finish_probe(self) -> None:
+        probe = self._probe
+        assert probe is not None and probe.stdin is not None
+        probe.stdin.close()  # communicate() leaves stdin open when given no input
+        out, err = await probe.communicate()
+        self._probe = None
+        streams = _parse_probe(out, err, self.format)
+        pending, self._pending = bytes(self._pending), bytearray()
+        await self._start("pipe:0", streams)
+        await self._write(pending)
+
+    async def _begin_spool(self, seen: bytes) -> None:
+        self.spooled = True
+        fd, name = tempfile.mkstemp(prefix="vigil-spool-", suffix=f".{self.format}", dir=self.settings.spool_dir)
+        self._spool = Path(name)
+        self._spool_file = os.fdopen(fd, "wb")
+        await asyncio.to_thread(self._spool_write, seen)
+
+    def _spool_write(self, data: bytes) -> None:
+        assert self._spool_file is not None
+        self._spool_file.write(data)
+
+    async def _decode_spool(self) -> None:
+        assert self._spool is not None and self._spool_file is not None
+        await asyncio.to_thread(self._spool_file.close)
+        args = [self.settings.ffprobe, "-v", "error", "-f", self._demuxer, "-show_streams", "-of", "json",
+                str(self._spool)]  # fmt: skip
+        probe = await asyncio.create_subprocess_exec(
+            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await probe.communicate()
+        await self._start(str(self._spool), _parse_probe(out, err, self.format))
+
+    # -- ffmpeg ----------------------------------------------------------------------------
+
+    async def _start(self, source: str, streams: MediaStreams) -> None:
+        read_fd, write_fd = os.pipe()
+        try:
+            args = ffmpeg_args(
+                source, self._demuxer, streams, self.frame_rate, self.settings.frame_size, write_fd, self.pcm
+            )
+            args[0:0] = [self.settings.ffmpeg]
+            self._proc = await asyncio.create_subprocess_exec(
+                *args,
+                stdin=asyncio.subprocess.PIPE if source == "pipe:0" else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                pass_fds=(write_fd,),
+            )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        loop = asyncio.get_running_loop()
+        self._audio_reader = asyncio.StreamReader(limit=1 << 22)
+        pipe = os.fdopen(read_fd, "rb", buffering=0)
+        self._audio_transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(self._audio_reader), pipe  # type: ignore[arg-type]
+        )
+        self._streams = streams
+        self._stderr_task = asyncio.create_task(self._collect_stderr())
+        self._started.set()
+
+    async def _write(self, data: bytes) -> None:
+        assert self._proc is not None and self._proc.stdin is not None
+        if not data:
+            return
+        try:
+            self._proc.stdin.write(data)
+            await self._proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            await self.wait()  # raises with ffmpeg's own complaint when it failed
+            raise InvalidMedia(f"the decoder stopped reading the {self.format} stream early") from exc
+
+    async def _collect_stderr(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
+        while line := await self._proc.stderr.readline():
+            self._stderr_tail = (self._stderr_tail + line.decode(errors="replace"))[-STDERR_TAIL:]
+
+    # -- output side -----------------------------------------------------------------------
+
+    async def frames(self) -> AsyncIterator[np.ndarray]:
+        """Sampled frames, frame_size x frame_size x 3 uint8; frame i shows time i / frame_rate."""
+        await self._started.wait()
+        assert self._proc is not None and self._streams is not None
+        if not self._streams.has_video:
+            return
+        assert self._proc.stdout is not None
+        size = self.settings.frame_size
+        nbytes = size * size * 3
+        while True:
+            try:
+                raw = await self._proc.stdout.readexactly(nbytes)
+            except asyncio.IncompleteReadError:
+                return
+            self.frames_decoded += 1
+            yield np.frombuffer(raw, dtype=np.uint8).reshape(size, size, 3)
+
+    async def audio(self) -> AsyncIterator[np.ndarray]:
+        """Mono float32 audio at 16 kHz, in blocks of about AUDIO_BLOCK_SECONDS."""
+        await self._started.wait()
+        assert self._audio_reader is not None and self._streams is not None
+        block = int(AUDIO_RATE * AUDIO_BLOCK_SECONDS) * 4
+        carry = b""
+        while True:
+            data = await self._audio_reader.read(block)
+            if not data:
+                return
+            data = carry + data
+            usable = len(data) - len(data) % 4
+            carry = data[usable:]
+            if usable:
+                samples = np.frombuffer(data[:usable], dtype=np.float32)
+                self.audio_samples += samples.size
+                yield samples
+
+    @property
+    def media_seconds(self) -> float:
+        return max(self.frames_decoded / self.frame_rate, self.audio_samples / AUDIO_RATE)
+
+    async def wait(self) -> None:
+        """Wait for ffmpeg to exit; raise InvalidMedia if it failed or decoded nothing."""
+        await self._started.wait()
+        assert self._proc is not None
+        code = await self._proc.wait()
+        if self._stderr_task is not None:
+            await self._stderr_task
+        if code != 0:
+            detail = self._stderr_tail.strip().splitlines()[-3:]
+            raise InvalidMedia(f"ffmpeg could not decode the {self.format} stream: {' / '.join(detail) or f'exit {code}'}")
+
+    async def close(self) -> None:
+        """Kill whatever is still running and remove the spool file. Safe to call twice."""
+        for proc in (self._probe, self._proc):
+            if proc is not None and proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        if self._stderr_task is not None and not self._stderr_task.done():
+            self._stderr_task.cancel()
+        if self._audio_transport is not None:
+            self._audio_transport.close()
+        if self._spool_file is not None:
+            self._spool_file.close()
+        if self._spool is not None:
+            self._spool.unlink(missing_ok=True)
+
+
+def _parse_probe(out: bytes, err: bytes, fmt: str) -> MediaStreams:
+    try:
+        kinds = {s.get("codec_type") for s in json.loads(out or b"{}").get("streams", [])}
+    except json.JSONDecodeError:
+        kinds = set()
+    streams = MediaStreams(has_video="video" in kinds, has_audio="audio" in kinds)
+    if not (streams.has_video or streams.has_audio):
+        detail = err.decode(errors="replace").strip().splitlines()[-2:]
+        raise InvalidMedia(
+            f"no audio or video stream found in the {fmt} data"
+            + (f": {' / '.join(detail)}" if detail else "")
+            + "; check that the config's format matches the bytes"
+        )
+    return streams

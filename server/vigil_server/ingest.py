@@ -1,0 +1,160 @@
+"""One Ingest call: chunks in, decoded, segmented, encoded, stored; events out.
+
+Three tasks run per stream: the feeder (chunks -> decoder, acks), frames (decoder -> image
+worker -> store) and audio (decoder -> speech segmenter -> text worker -> store). Their events
+meet in one queue that the call's response stream drains. A segment's event is sent only after
+the store accepted it, so whatever a client saw acknowledged is searchable. If any task fails,
+the others are cancelled, ffmpeg is killed and the error ends the call; what was stored stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vigil_server.decode import MediaDecoder
+from vigil_server.errors import InvalidRequest
+from vigil_server.segment import SpeechSegmenter
+from vigil_server.types import (
+    Chunk,
+    ChunkAcked,
+    IngestEvent,
+    IngestSummary,
+    Modality,
+    Segment,
+    SegmentStored,
+    StreamConfig,
+)
+
+if TYPE_CHECKING:
+    from vigil_server.pipeline import Pipeline
+
+_DONE = object()
+# Frames of one stream being encoded and stored at once.
+FRAMES_IN_FLIGHT = 8
+
+
+class IngestSession:
+    def __init__(self, pipeline: Pipeline, config: StreamConfig):
+        self.pipeline = pipeline
+        self.config = config
+        self.decoder = MediaDecoder(
+            config.format, config.frame_rate, pipeline.settings.decode, (config.sample_rate, config.channels)
+        )
+        self.events: asyncio.Queue[IngestEvent | object] = asyncio.Queue()
+        self.chunks = 0
+        self.bytes = 0
+        self.frames_indexed = 0
+        self.speech_indexed = 0
+
+    async def run(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[IngestEvent]:
+        began = time.monotonic()
+        tasks = [
+            asyncio.create_task(self._feed(chunks), name="feed"),
+            asyncio.create_task(self._frames(), name="frames"),
+            asyncio.create_task(self._audio(), name="audio"),
+        ]
+        watcher = asyncio.create_task(self._watch(tasks))
+        try:
+            while (event := await self.events.get()) is not _DONE:
+                yield event  # type: ignore[misc]
+            await watcher  # raises the first task failure, if any
+            await self.decoder.wait()
+            yield IngestSummary(
+                stream_id=self.config.stream_id,
+                chunks_received=self.chunks,
+                bytes_received=self.bytes,
+                media_seconds=self.decoder.media_seconds,
+                frames_indexed=self.frames_indexed,
+                speech_segments_indexed=self.speech_indexed,
+                wall_seconds=time.monotonic() - began,
+                spooled=self.decoder.spooled,
+            )
+        finally:
+            for task in [*tasks, watcher]:
+                task.cancel()
+            await asyncio.gather(*tasks, watcher, return_exceptions=True)
+            await self.decoder.close()
+
+    async def _watch(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Wait for all tasks; on the first failure cancel the rest. Ends the event queue either way."""
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                await next_done
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
+        finally:
+            self.events.put_nowait(_DONE)
+
+    async def _feed(self, chunks: AsyncIterator[Chunk]) -> None:
+        async for chunk in chunks:
+            if chunk.sequence != self.chunks:
+                raise InvalidRequest(
+                    f"chunk sequence {chunk.sequence} where {self.chunks} was expected: chunks must be numbered "
+                    "0, 1, 2, ... without gaps or repeats"
+                )
+            self.chunks += 1
+            self.bytes += len(chunk.data)
+            await self.decoder.feed(chunk.data)
+            self.events.put_nowait(ChunkAcked(chunk.sequence, self.bytes))
+        await self.decoder.finish()
+
+    def _segment(self, modality: Modality, start: float, end: float, text: str = "", language: str = "") -> Segment:
+        offset = self.config.time_offset
+        return Segment(
+            segment_id=uuid.uuid4().hex,
+            stream_id=self.config.stream_id,
+            modality=modality,
+            start=round(start + offset, 3),
+            end=round(end + offset, 3),
+            text=text,
+            language=language,
+            tenant=self.config.tenant,
+        )
+
+    async def _store(self, segment: Segment, vector: np.ndarray) -> None:
+        await self.pipeline.inserter.submit((segment, vector))
+        self.events.put_nowait(SegmentStored(segment))
+
+    async def _frames(self) -> None:
+        """Encode frames as they come, up to FRAMES_IN_FLIGHT at once so the image worker can batch."""
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            index = 0
+            async for frame in self.decoder.frames():
+                if len(in_flight) >= FRAMES_IN_FLIGHT:
+                    done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        task.result()
+                in_flight.add(asyncio.create_task(self._index_frame(index, frame)))
+                index += 1
+            await asyncio.gather(*in_flight)
+        finally:
+            for task in in_flight:
+                task.cancel()
+
+    async def _index_frame(self, index: int, frame: np.ndarray) -> None:
+        step = 1.0 / self.config.frame_rate
+        vector = await self.pipeline.image.submit(frame)
+        await self._store(self._segment(Modality.FRAME, index * step, (index + 1) * step), vector)
+        self.frames_indexed += 1
+
+    async def _audio(self) -> None:
+        segmenter = SpeechSegmenter(self.pipeline.detector, self.pipeline.transcriber, self.config.language)
+        async for block in self.decoder.audio():
+            for span in await segmenter.push(block):
+                await self._store_speech(span.start, span.end, span.text, span.language)
+        for span in await segmenter.flush():
+            await self._store_speech(span.start, span.end, span.text, span.language)
+
+    async def _store_speech(self, start: float, end: float, text: str, language: str) -> None:
+        vector = await self.pipeline.text.submit(text)
+        await self._store(self._segment(Modality.SPEECH, start, end, text, language), vector)
+        self.speech_indexed += 1

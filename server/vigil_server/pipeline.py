@@ -1,0 +1,93 @@
+"""The pipeline: the model and store workers, shared by every stream, and the two operations.
+
+One worker owns each model and batches requests from all streams; one owns store inserts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from vigil_models import ModelSet, SpeechRegion, TranscriptPiece
+
+from vigil_server.batching import BatchOptions, BatchWorker
+from vigil_server.decode import DecodeSettings
+from vigil_server.errors import AlreadyExists, Overloaded
+from vigil_server.ingest import IngestSession
+from vigil_server.store import SegmentStore
+from vigil_server.types import Chunk, IngestEvent, Match, Segment, StreamConfig, TextQuery
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    decode: DecodeSettings
+    image_batch: BatchOptions = BatchOptions(max_batch=16, max_wait_s=0.02)
+    text_batch: BatchOptions = BatchOptions(max_batch=32, max_wait_s=0.005)
+    speech_batch: BatchOptions = BatchOptions(max_batch=4, max_wait_s=0.0, max_pending=64)
+    store_batch: BatchOptions = BatchOptions(max_batch=256, max_wait_s=0.05, max_pending=4096)
+    max_streams: int = 32  # concurrent Ingest calls
+
+
+def _rows(matrix: np.ndarray) -> list[np.ndarray]:
+    return list(matrix)
+
+
+class Pipeline:
+    def __init__(self, models: ModelSet, store: SegmentStore, settings: PipelineSettings):
+        self.models = models
+        self.store = store
+        self.settings = settings
+        self.text = BatchWorker[str, np.ndarray]("text", lambda b: _rows(models.text.embed(b)), settings.text_batch)
+        self.image = BatchWorker[np.ndarray, np.ndarray](
+            "image", lambda b: _rows(models.image.embed(b)), settings.image_batch
+        )
+        self.detector = BatchWorker[np.ndarray, list[SpeechRegion]](
+            "vad", lambda b: [models.detector.find(a) for a in b], settings.speech_batch
+        )
+        self.transcriber = BatchWorker[tuple[np.ndarray, str], list[TranscriptPiece]](
+            "asr", lambda b: [models.transcriber.transcribe(a, lang) for a, lang in b], settings.speech_batch
+        )
+        self.inserter = BatchWorker[tuple[Segment, np.ndarray], None](
+            "store", self._insert, settings.store_batch
+        )
+        self._workers = [self.text, self.image, self.detector, self.transcriber, self.inserter]
+        self._active: set[tuple[str, str]] = set()
+
+    def _insert(self, batch: Sequence[tuple[Segment, np.ndarray]]) -> list[None]:
+        self.store.insert([(segment, vector.tolist()) for segment, vector in batch])
+        return [None] * len(batch)
+
+    def start(self) -> None:
+        for worker in self._workers:
+            worker.start()
+
+    def stop(self) -> None:
+        for worker in self._workers:
+            worker.stop()
+        self.store.close()
+
+    @property
+    def active_streams(self) -> int:
+        return len(self._active)
+
+    async def ingest(self, config: StreamConfig, chunks: AsyncIterator[Chunk]) -> AsyncIterator[IngestEvent]:
+        key = (config.tenant, config.stream_id)
+        if key in self._active:
+            raise AlreadyExists(f"stream {config.stream_id!r} is already being ingested by another call")
+        if len(self._active) >= self.settings.max_streams:
+            raise Overloaded(f"{self.settings.max_streams} streams are already being ingested; retry later")
+        self._active.add(key)
+        try:
+            async for event in IngestSession(self, config).run(chunks):
+                yield event
+        finally:
+            self._active.discard(key)
+
+    async def search(self, query: TextQuery) -> list[Match]:
+        vector = await self.text.submit(query.text, wait=False)
+        return await asyncio.to_thread(self.store.search, vector.tolist(), query.filter, query.top_k)

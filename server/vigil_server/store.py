@@ -1,0 +1,171 @@
+"""Store stage: the only module that talks to Milvus.
+
+Milvus Lite in the data directory by default; any Milvus server by URI. One collection per
+embedding space (its name carries the space and the dimension), so vectors from different
+models never mix. Every row carries a tenant, so tenants, auth and retention can be added
+without a data migration.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from pymilvus import DataType, MilvusClient
+from pymilvus.exceptions import MilvusException
+
+from vigil_server.errors import StoreUnavailable
+from vigil_server.types import Match, Modality, SearchFilter, Segment
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+MAX_TEXT = 8192  # characters of transcript stored per segment
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    uri: str  # a Milvus server URI, or a local path for Milvus Lite
+    token: str = ""
+    timeout_s: float = 10.0  # for every call
+    retries: int = 3  # for errors that may pass
+
+
+def collection_name(space: str, dim: int) -> str:
+    return f"vigil_v{SCHEMA_VERSION}_segments_{re.sub(r'[^0-9a-zA-Z]', '_', space)}_{dim}"
+
+
+def lite_uri(data_dir: Path) -> str:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return str(data_dir / "milvus.db")
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def filter_expression(f: SearchFilter) -> str:
+    """A Milvus boolean expression for a search filter."""
+    terms = [f"tenant == {_quote(f.tenant)}"]
+    if f.modalities:
+        terms.append(f"modality in [{', '.join(_quote(m.value) for m in f.modalities)}]")
+    if f.stream_ids:
+        terms.append(f"stream_id in [{', '.join(_quote(s) for s in f.stream_ids)}]")
+    if f.start is not None:
+        terms.append(f"end > {f.start!r}")
+    if f.end is not None:
+        terms.append(f"start < {f.end!r}")
+    return " and ".join(terms)
+
+
+class SegmentStore:
+    """Blocking API; callers run it off the event loop (the pipeline's store worker)."""
+
+    def __init__(self, settings: StoreSettings, space: str, dim: int):
+        self.settings = settings
+        self.dim = dim
+        self.collection = collection_name(space, dim)
+        try:
+            self._client = MilvusClient(uri=settings.uri, token=settings.token, timeout=settings.timeout_s)
+        except MilvusException as exc:
+            raise StoreUnavailable(f"cannot open the Milvus store at {settings.uri}: {exc}") from exc
+        self._call(self._ensure_collection)
+
+    def _ensure_collection(self) -> None:
+        if self._client.has_collection(self.collection, timeout=self.settings.timeout_s):
+            self._client.load_collection(self.collection, timeout=self.settings.timeout_s)
+            return
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("segment_id", DataType.VARCHAR, max_length=64, is_primary=True)
+        schema.add_field("tenant", DataType.VARCHAR, max_length=64)
+        schema.add_field("stream_id", DataType.VARCHAR, max_length=128)
+        schema.add_field("modality", DataType.VARCHAR, max_length=16)
+        schema.add_field("start", DataType.DOUBLE)
+        schema.add_field("end", DataType.DOUBLE)
+        schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT)
+        schema.add_field("language", DataType.VARCHAR, max_length=16)
+        schema.add_field("created_at", DataType.INT64)  # unix ms, for retention
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
+        index = self._client.prepare_index_params()
+        index.add_index("vector", index_type="AUTOINDEX", metric_type="COSINE")
+        self._client.create_collection(
+            self.collection, schema=schema, index_params=index, timeout=self.settings.timeout_s
+        )
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        """Run a Milvus call, retrying only errors that can pass; anything else surfaces."""
+        for attempt in range(self.settings.retries + 1):
+            try:
+                return fn()
+            except MilvusException as exc:
+                if attempt == self.settings.retries or not _retriable(exc):
+                    raise StoreUnavailable(f"the Milvus store failed: {exc}") from exc
+                log.warning("Milvus call failed (%s); retry %d", exc, attempt + 1)
+                time.sleep(0.2 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def insert(self, rows: list[tuple[Segment, list[float]]]) -> None:
+        now = int(time.time() * 1000)
+        data = [
+            {
+                "segment_id": s.segment_id,
+                "tenant": s.tenant,
+                "stream_id": s.stream_id,
+                "modality": s.modality.value,
+                "start": s.start,
+                "end": s.end,
+                "text": s.text[:MAX_TEXT],
+                "language": s.language,
+                "created_at": now,
+                "vector": vector,
+            }
+            for s, vector in rows
+        ]
+        self._call(lambda: self._client.insert(self.collection, data, timeout=self.settings.timeout_s))
+
+    def search(self, vector: list[float], f: SearchFilter, top_k: int) -> list[Match]:
+        fields = ["tenant", "stream_id", "modality", "start", "end", "text", "language"]
+        hits = self._call(
+            lambda: self._client.search(
+                self.collection,
+                data=[vector],
+                limit=top_k,
+                filter=filter_expression(f),
+                output_fields=fields,
+                timeout=self.settings.timeout_s,
+            )
+        )
+        return [_match(hit) for hit in hits[0]]
+
+    def count(self) -> int:
+        stats = self._call(lambda: self._client.get_collection_stats(self.collection))
+        return int(stats["row_count"])
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _match(hit: dict) -> Match:  # type: ignore[type-arg]
+    e = hit["entity"]
+    segment = Segment(
+        segment_id=str(hit.get("segment_id", hit.get("id"))),
+        stream_id=e["stream_id"],
+        modality=Modality(e["modality"]),
+        start=float(e["start"]),
+        end=float(e["end"]),
+        text=e["text"],
+        language=e["language"],
+        tenant=e["tenant"],
+    )
+    return Match(segment, float(hit["distance"]))
+
+
+def _retriable(exc: MilvusException) -> bool:
+    text = str(exc).lower()
+    return any(word in text for word in ("unavailable", "deadline", "timeout", "connection", "temporarily"))
