@@ -147,7 +147,10 @@ class MediaDecoder:
         self._spool: Path | None = None
         self._spool_file: BinaryIO | None = None
         self._streams: MediaStreams | None = None
-        self._started = asyncio.Event()
+        self._started = asyncio.Event()  # ffmpeg runs (or the input failed: see _failure)
+        self._input = asyncio.Lock()  # serialises feeding with the start of ffmpeg
+        self._failure: Exception | None = None
+        self._probe_watch: asyncio.Task[None] | None = None
         self._stderr_tail = ""
         self._stderr_task: asyncio.Task[None] | None = None
         self._audio_reader: asyncio.StreamReader | None = None
@@ -156,6 +159,21 @@ class MediaDecoder:
     # -- input side -------------------------------------------------------------------------
 
     async def feed(self, data: bytes) -> None:
+        async with self._input:
+            self._raise_failure()
+            await self._feed(data)
+
+    async def finish(self) -> None:
+        """The stream has ended: close ffmpeg's input, or decode the spooled file now."""
+        async with self._input:
+            self._raise_failure()
+            await self._finish()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    async def _feed(self, data: bytes) -> None:
         if self._proc is not None:
             await self._write(data)
         elif self.spooled:
@@ -171,8 +189,7 @@ class MediaDecoder:
             self._pending += data
             await self._probe_write(bytes(self._pending) if self._probe is None else data)
 
-    async def finish(self) -> None:
-        """The stream has ended: close ffmpeg's input, or decode the spooled file now."""
+    async def _finish(self) -> None:
         if self._sniffer is not None:
             if not self._sniffer.buffer:
                 raise InvalidMedia("the stream ended before any media arrived")
@@ -210,18 +227,28 @@ class MediaDecoder:
             self._probe = await asyncio.create_subprocess_exec(
                 *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
             )
+            self._probe_watch = asyncio.create_task(self._on_probe_exit(self._probe))
         probe = self._probe
         assert probe.stdin is not None
         try:
             probe.stdin.write(data)
             await probe.stdin.drain()
-            exited = probe.returncode is not None
         except (BrokenPipeError, ConnectionResetError):
-            exited = True  # ffprobe has seen enough and stopped reading
-        if exited:
-            await self._finish_probe()
-        elif len(self._pending) > MAX_PROBE_BYTES:
+            pass  # ffprobe has seen enough and stopped reading: _on_probe_exit takes over
+        if len(self._pending) > MAX_PROBE_BYTES:
             raise InvalidMedia(f"no audio or video stream found in the first 32 MiB of {self.format} data")
+
+    async def _on_probe_exit(self, probe: asyncio.subprocess.Process) -> None:
+        """Start ffmpeg as soon as ffprobe is done, without waiting for the next chunk."""
+        await probe.wait()
+        async with self._input:
+            if self._probe is not probe:
+                return  # finish() got there first
+            try:
+                await self._finish_probe()
+            except Exception as exc:  # noqa: BLE001 - reported to the readers and to the next feed()
+                self._failure = exc
+                self._started.set()
 
     async def _finish_probe(self) -> None:
         probe = self._probe
@@ -308,6 +335,7 @@ class MediaDecoder:
     async def frames(self) -> AsyncIterator[np.ndarray]:
         """Sampled frames, frame_size x frame_size x 3 uint8; frame i shows time i / frame_rate."""
         await self._started.wait()
+        self._raise_failure()
         assert self._proc is not None and self._streams is not None
         if not self._streams.has_video:
             return
@@ -325,6 +353,7 @@ class MediaDecoder:
     async def audio(self) -> AsyncIterator[np.ndarray]:
         """Mono float32 audio at 16 kHz, in blocks of about AUDIO_BLOCK_SECONDS."""
         await self._started.wait()
+        self._raise_failure()
         assert self._audio_reader is not None and self._streams is not None
         block = int(AUDIO_RATE * AUDIO_BLOCK_SECONDS) * 4
         carry = b""
@@ -347,6 +376,7 @@ class MediaDecoder:
     async def wait(self) -> None:
         """Wait for ffmpeg to exit; raise InvalidMedia if it failed or decoded nothing."""
         await self._started.wait()
+        self._raise_failure()
         assert self._proc is not None
         code = await self._proc.wait()
         if self._stderr_task is not None:
@@ -357,6 +387,8 @@ class MediaDecoder:
 
     async def close(self) -> None:
         """Kill whatever is still running and remove the spool file. Safe to call twice."""
+        if self._probe_watch is not None:
+            self._probe_watch.cancel()
         for proc in (self._probe, self._proc):
             if proc is not None and proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):

@@ -1,0 +1,150 @@
+"""Build real media files for the demo, the tests and the benchmarks with ffmpeg and espeak-ng.
+
+Nothing is downloaded: photos come from scikit-image's packaged data, speech from espeak-ng,
+video from ffmpeg's test sources.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+# Container -> (file extension, ffmpeg muxer and codec arguments)
+CONTAINERS: dict[str, tuple[str, list[str]]] = {
+    "mpegts": (".ts", ["-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-c:a", "aac", "-f", "mpegts"]),
+    "mp4": (".mp4", ["-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-c:a", "aac", "-f", "mp4"]),
+    "mp4-faststart": (".mp4", ["-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-c:a", "aac", "-movflags", "+faststart", "-f", "mp4"]),
+    "mp4-fragmented": (
+        ".mp4",
+        ["-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-c:a", "aac", "-movflags", "frag_keyframe+empty_moov", "-f", "mp4"],
+    ),
+    "webm": (".webm", ["-c:v", "libvpx", "-deadline", "realtime", "-g", "25", "-b:v", "400k", "-c:a", "libopus", "-f", "webm"]),
+    "matroska": (".mkv", ["-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-c:a", "aac", "-f", "matroska"]),
+}
+SIZE = "640x360"
+LETTERBOX = "scale=640:360:force_original_aspect_ratio=decrease,pad=640:360:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=25,format=yuv420p"
+
+
+@dataclass(frozen=True)
+class Utterance:
+    text: str
+    at: float  # seconds into the media where the speech starts
+
+
+def _run(args: Sequence[str]) -> None:
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+def speak(text: str, out: Path, voice: str = "en") -> Path:
+    """Synthetic speech from espeak-ng, as a WAV file."""
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(out), text], check=True)
+    return out
+
+
+def speech_seconds(wav: Path) -> float:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(wav)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return float(out.stdout.strip())
+
+
+def _audio_inputs(
+    utterances: Sequence[Utterance], duration: float, work: Path, first_input: int = 1
+) -> tuple[list[str], str]:
+    """ffmpeg input args (numbered from first_input) and a filtergraph laying the utterances on silence."""
+    args = ["-f", "lavfi", "-t", f"{duration}", "-i", "anullsrc=r=16000:cl=mono"]
+    labels = [f"[{first_input}:a]"]
+    graph = []
+    for i, u in enumerate(utterances):
+        wav = speak(u.text, work / f"say{i}.wav")
+        args += ["-i", str(wav)]
+        ms = int(u.at * 1000)
+        graph.append(f"[{first_input + 1 + i}:a]aresample=16000,adelay={ms}|{ms}[s{i}]")
+        labels.append(f"[s{i}]")
+    graph.append(f"{''.join(labels)}amix=inputs={len(labels)}:normalize=0:duration=first[aout]")
+    return args, ";".join(graph)
+
+
+def test_pattern_video(
+    out_dir: Path, duration: float, utterances: Sequence[Utterance] = (), container: str = "mpegts", name: str = "sample"
+) -> Path:
+    """ffmpeg's test pattern with the utterances spoken at their times."""
+    ext, codec = CONTAINERS[container]
+    out = out_dir / f"{name}{ext}"
+    with tempfile.TemporaryDirectory() as tmp:
+        audio_args, graph = _audio_inputs(utterances, duration, Path(tmp))
+        _run([
+            "-f", "lavfi", "-i", f"testsrc2=size={SIZE}:rate=25:duration={duration}", *audio_args,
+            "-filter_complex", graph, "-map", "0:v", "-map", "[aout]", "-t", f"{duration}",
+            "-pix_fmt", "yuv420p", *codec, str(out),
+        ])  # fmt: skip
+    return out
+
+
+def photo_video(
+    out_dir: Path,
+    photos: Sequence[tuple[np.ndarray, float]],
+    utterances: Sequence[Utterance] = (),
+    container: str = "mpegts",
+    name: str = "photos",
+) -> Path:
+    """A slideshow: each (RGB photo, seconds) in turn, letterboxed to 640x360, with optional speech."""
+    from PIL import Image
+
+    ext, codec = CONTAINERS[container]
+    out = out_dir / f"{name}{ext}"
+    duration = sum(seconds for _, seconds in photos)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        image_args: list[str] = []
+        chains = []
+        for i, (photo, seconds) in enumerate(photos):
+            path = work / f"p{i}.png"
+            Image.fromarray(photo).convert("RGB").save(path)
+            image_args += ["-loop", "1", "-framerate", "25", "-t", f"{seconds}", "-i", str(path)]
+            chains.append(f"[{i}:v]{LETTERBOX}[v{i}]")
+        video = ";".join(chains) + ";" + "".join(f"[v{i}]" for i in range(len(photos)))
+        video += f"concat=n={len(photos)}:v=1:a=0[vout]"
+        audio_args, graph = _audio_inputs(utterances, duration, work, first_input=len(photos))
+        _run([
+            *image_args, *audio_args, "-filter_complex", f"{video};{graph}", "-map", "[vout]", "-map", "[aout]",
+            "-t", f"{duration}", *codec, str(out),
+        ])  # fmt: skip
+    return out
+
+
+def skimage_photo(name: str) -> np.ndarray:
+    """A photo that scikit-image ships (astronaut, chelsea, coffee, rocket, ...), as RGB uint8."""
+    from skimage import data
+
+    image = getattr(data, name)()
+    if image.ndim == 2:
+        image = np.stack([image] * 3, axis=-1)
+    return np.ascontiguousarray(image[..., :3]).astype(np.uint8)
+
+
+def main() -> None:
+    """Write the demo sample: a cat photo, coffee, a rocket, then the test pattern, with speech."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("out_dir", type=Path)
+    ns = p.parse_args()
+    ns.out_dir.mkdir(parents=True, exist_ok=True)
+    path = photo_video(
+        ns.out_dir,
+        [(skimage_photo("chelsea"), 4.0), (skimage_photo("coffee"), 4.0), (skimage_photo("rocket"), 4.0)],
+        [Utterance("Welcome to the harbour. The lighthouse keeper painted the door bright orange.", 1.0)],
+        name="vigil-sample",
+    )
+    print(path)
+
+
+if __name__ == "__main__":
+    main()

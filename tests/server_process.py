@@ -1,0 +1,92 @@
+"""Run the real `vigil-server` as a subprocess on a free port, for tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+SERVER = [sys.executable, "-m", "vigil_server.app"]
+LISTENING = re.compile(r"vigil-server listening on (\S+)")
+
+
+class ServerProcess:
+    """`start()` returns once the server listens; `wait_serving()` once its models are loaded."""
+
+    def __init__(self, data_dir: Path, model_cache: Path, extra_args: Sequence[str] = ()):
+        self.data_dir = data_dir
+        self.model_cache = model_cache
+        self.extra_args = list(extra_args)
+        self.proc: subprocess.Popen[str] | None = None
+        self.address = ""
+        self.log: list[str] = []
+
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        args = [*SERVER, "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir),
+                "--model-cache", str(self.model_cache), *self.extra_args]  # fmt: skip
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )
+        found = threading.Event()
+
+        def pump() -> None:
+            assert self.proc is not None and self.proc.stdout is not None
+            for line in self.proc.stdout:
+                self.log.append(line)
+                if (m := LISTENING.search(line)) and not found.is_set():
+                    self.address = m.group(1)
+                    found.set()
+            found.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        if not found.wait(timeout) or not self.address:
+            self.stop()
+            raise RuntimeError("vigil-server did not start:\n" + "".join(self.log))
+        return self
+
+    def health(self, service: str = "") -> int:
+        with grpc.insecure_channel(self.address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            return int(stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status)
+
+    def wait_serving(self, timeout: float = 180.0) -> ServerProcess:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError("vigil-server exited:\n" + "".join(self.log))
+            if self.health() == health_pb2.HealthCheckResponse.SERVING:
+                return self
+            time.sleep(0.25)
+        raise TimeoutError("vigil-server never became SERVING:\n" + "".join(self.log))
+
+    def children(self) -> list[str]:
+        """Command names of the server's live child processes (ffmpeg, ffprobe, ...)."""
+        assert self.proc is not None
+        names = []
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            for pid in (task / "children").read_text().split():
+                try:
+                    names.append(Path(f"/proc/{pid}/comm").read_text().strip())
+                except FileNotFoundError:
+                    pass
+        return names
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
