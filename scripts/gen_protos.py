@@ -1,7 +1,7 @@
 """Regenerate the committed Python stubs from protos/.
 
-    python scripts/gen_protos.py            # writes clients/python/vigil/v1/
-    python scripts/gen_protos.py --out DIR  # writes DIR/vigil/v1/ (the staleness test uses this)
+python scripts/gen_protos.py            # writes clients/python/vigil/v1/
+python scripts/gen_protos.py --out DIR  # writes DIR/vigil/v1/ (the staleness test uses this)
 """
 
 from __future__ import annotations

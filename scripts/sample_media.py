@@ -18,16 +18,37 @@ import numpy as np
 CONTAINERS: dict[str, tuple[str, list[str]]] = {
     "mpegts": (".ts", ["-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-c:a", "aac", "-f", "mpegts"]),
     "mp4": (".mp4", ["-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-c:a", "aac", "-f", "mp4"]),
-    "mp4-faststart": (".mp4", ["-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-c:a", "aac", "-movflags", "+faststart", "-f", "mp4"]),
+    "mp4-faststart": (
+        ".mp4",
+        ["-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-c:a", "aac", "-movflags", "+faststart", "-f", "mp4"],
+    ),
     "mp4-fragmented": (
         ".mp4",
-        ["-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-c:a", "aac", "-movflags", "frag_keyframe+empty_moov", "-f", "mp4"],
+        [
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            "25",
+            "-c:a",
+            "aac",
+            "-movflags",
+            "frag_keyframe+empty_moov",
+            "-f",
+            "mp4",
+        ],
     ),
-    "webm": (".webm", ["-c:v", "libvpx", "-deadline", "realtime", "-g", "25", "-b:v", "400k", "-c:a", "libopus", "-f", "webm"]),
+    "webm": (
+        ".webm",
+        ["-c:v", "libvpx", "-deadline", "realtime", "-g", "25", "-b:v", "400k", "-c:a", "libopus", "-f", "webm"],
+    ),
     "matroska": (".mkv", ["-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-c:a", "aac", "-f", "matroska"]),
 }
 SIZE = "640x360"
-LETTERBOX = "scale=640:360:force_original_aspect_ratio=decrease,pad=640:360:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=25,format=yuv420p"
+LETTERBOX = (
+    "scale=640:360:force_original_aspect_ratio=decrease,pad=640:360:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=25,format=yuv420p"
+)
 
 
 @dataclass(frozen=True)
@@ -72,7 +93,11 @@ def _audio_inputs(
 
 
 def test_pattern_video(
-    out_dir: Path, duration: float, utterances: Sequence[Utterance] = (), container: str = "mpegts", name: str = "sample"
+    out_dir: Path,
+    duration: float,
+    utterances: Sequence[Utterance] = (),
+    container: str = "mpegts",
+    name: str = "sample",
 ) -> Path:
     """ffmpeg's test pattern with the utterances spoken at their times."""
     ext, codec = CONTAINERS[container]

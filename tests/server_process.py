@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -34,7 +35,11 @@ class ServerProcess:
         args = [*SERVER, "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir),
                 "--model-cache", str(self.model_cache), *self.extra_args]  # fmt: skip
         self.proc = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         found = threading.Event()
 
@@ -75,10 +80,8 @@ class ServerProcess:
         names = []
         for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
             for pid in (task / "children").read_text().split():
-                try:
+                with contextlib.suppress(FileNotFoundError):  # it just exited
                     names.append(Path(f"/proc/{pid}/comm").read_text().strip())
-                except FileNotFoundError:
-                    pass
         return names
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:

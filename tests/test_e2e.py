@@ -11,11 +11,11 @@ from pathlib import Path
 
 import grpc
 import pytest
+
+from tests.conftest import PHOTO_SECONDS, PHOTOS, PHRASE_AT, Media
+from tests.server_process import ServerProcess
 from vigil.v1 import vigil_pb2, vigil_pb2_grpc
 from vigil_client import VigilClient, read_chunks
-
-from tests.conftest import PHOTO_SECONDS, PHOTOS, PHRASE, PHRASE_AT, Media
-from tests.server_process import ServerProcess
 
 CHUNK = 16 << 10
 
@@ -92,7 +92,7 @@ def test_photo_and_speech_found_in_each_container(server: ServerProcess, media: 
     assert early is not plain_mp4, "streamable containers are indexed while they arrive"
     assert summary.frames_indexed == pytest.approx(len(PHOTOS) * PHOTO_SECONDS, abs=1)
     with VigilClient(server.address) as client:
-        for index, (query, photo) in enumerate([("cat", "chelsea"), ("espresso coffee", "coffee")]):
+        for query, photo in [("cat", "chelsea"), ("espresso coffee", "coffee")]:
             matches = client.search(query, stream_ids=[stream_id], modalities=["frame"], top_k=3)
             top = matches[0].segment
             shown_from = PHOTOS.index(photo) * PHOTO_SECONDS

@@ -8,11 +8,11 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2
-from vigil.v1 import vigil_pb2, vigil_pb2_grpc
-from vigil_client import VigilClient, read_chunks
 
 from tests.conftest import Media
 from tests.server_process import ServerProcess
+from vigil.v1 import vigil_pb2, vigil_pb2_grpc
+from vigil_client import VigilClient, read_chunks
 
 
 @pytest.mark.slow

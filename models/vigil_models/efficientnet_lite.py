@@ -55,7 +55,8 @@ class SameConv2d(nn.Conv2d):
         pad_w = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
         if pad_h or pad_w:
             x = F.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2])
-        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        out: torch.Tensor = F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return out
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
@@ -84,7 +85,8 @@ class MBConvBlock(nn.Module):
             y = F.relu6(self._bn0(self._expand_conv(y)))
         y = F.relu6(self._bn1(self._depthwise_conv(y)))
         y = self._bn2(self._project_conv(y))
-        return y + x if self.skip else y
+        out: torch.Tensor = y + x if self.skip else y
+        return out
 
 
 class EfficientNetLite(nn.Module):

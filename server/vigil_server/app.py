@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from vigil.v1 import vigil_pb2, vigil_pb2_grpc
 
+from vigil.v1 import vigil_pb2, vigil_pb2_grpc
 from vigil_server.decode import DecodeSettings
 from vigil_server.errors import VigilError
 from vigil_server.pipeline import Pipeline, PipelineSettings
@@ -30,6 +30,7 @@ MESSAGE_OVERHEAD = 64 << 10
 def build_pipeline(settings: Settings) -> Pipeline:
     """Load models and open the store (blocking: run it in a thread)."""
     import torch  # imported here so `vigil-server --help` stays fast
+
     from vigil_models import load_models, pick_device
 
     device = pick_device(settings.device)
@@ -42,7 +43,9 @@ def build_pipeline(settings: Settings) -> Pipeline:
     log.info("store %s, collection %s, %d segments", uri, store.collection, store.count())
     spool = settings.data_dir / "spool"
     spool.mkdir(parents=True, exist_ok=True)
-    return Pipeline(models, store, PipelineSettings(decode=DecodeSettings(spool_dir=spool), max_streams=settings.max_streams))
+    return Pipeline(
+        models, store, PipelineSettings(decode=DecodeSettings(spool_dir=spool), max_streams=settings.max_streams)
+    )
 
 
 async def serve(settings: Settings) -> int:

@@ -99,7 +99,7 @@ class BatchWorker(Generic[In, Out]):
                 continue
             try:
                 results = self._run_batch([item for item, _ in live])
-            except BaseException as exc:  # noqa: BLE001 - handed to every caller of the batch
+            except BaseException as exc:
                 log.exception("worker %s failed on a batch of %d", self.name, len(live))
                 for _, fut in live:
                     fut.set_exception(exc)

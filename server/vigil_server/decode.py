@@ -104,7 +104,13 @@ class _Mp4Sniffer:
 
 
 def ffmpeg_args(
-    source: str, fmt: str, streams: MediaStreams, frame_rate: float, frame_size: int, audio_fd: int, pcm: tuple[int, int]
+    source: str,
+    fmt: str,
+    streams: MediaStreams,
+    frame_rate: float,
+    frame_size: int,
+    audio_fd: int,
+    pcm: tuple[int, int],
 ) -> list[str]:
     """The ffmpeg command line: frames to stdout, audio to `pipe:audio_fd`."""
     input_args: dict[str, object] = {"format": fmt}
@@ -305,11 +311,9 @@ class MediaDecoder:
         finally:
             os.close(write_fd)
         loop = asyncio.get_running_loop()
-        self._audio_reader = asyncio.StreamReader(limit=1 << 22)
+        reader = self._audio_reader = asyncio.StreamReader(limit=1 << 22)
         pipe = os.fdopen(read_fd, "rb", buffering=0)
-        self._audio_transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(self._audio_reader), pipe  # type: ignore[arg-type]
-        )
+        self._audio_transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
         self._streams = streams
         self._stderr_task = asyncio.create_task(self._collect_stderr())
         self._started.set()
@@ -383,7 +387,9 @@ class MediaDecoder:
             await self._stderr_task
         if code != 0:
             detail = self._stderr_tail.strip().splitlines()[-3:]
-            raise InvalidMedia(f"ffmpeg could not decode the {self.format} stream: {' / '.join(detail) or f'exit {code}'}")
+            raise InvalidMedia(
+                f"ffmpeg could not decode the {self.format} stream: {' / '.join(detail) or f'exit {code}'}"
+            )
 
     async def close(self) -> None:
         """Kill whatever is still running and remove the spool file. Safe to call twice."""

@@ -9,10 +9,11 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from vigil_models import ModelSet, SpeechRegion, TranscriptPiece
 
+from vigil_models import ModelSet, SpeechRegion, TranscriptPiece
 from vigil_server.batching import BatchOptions, BatchWorker
 from vigil_server.decode import DecodeSettings
 from vigil_server.errors import AlreadyExists, Overloaded
@@ -52,10 +53,14 @@ class Pipeline:
         self.transcriber = BatchWorker[tuple[np.ndarray, str], list[TranscriptPiece]](
             "asr", lambda b: [models.transcriber.transcribe(a, lang) for a, lang in b], settings.speech_batch
         )
-        self.inserter = BatchWorker[tuple[Segment, np.ndarray], None](
-            "store", self._insert, settings.store_batch
-        )
-        self._workers = [self.text, self.image, self.detector, self.transcriber, self.inserter]
+        self.inserter = BatchWorker[tuple[Segment, np.ndarray], None]("store", self._insert, settings.store_batch)
+        self._workers: list[BatchWorker[Any, Any]] = [
+            self.text,
+            self.image,
+            self.detector,
+            self.transcriber,
+            self.inserter,
+        ]
         self._active: set[tuple[str, str]] = set()
 
     def _insert(self, batch: Sequence[tuple[Segment, np.ndarray]]) -> list[None]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from vigil_models import SAMPLE_RATE, SpeechRegion, TranscriptPiece
 
+from vigil_models import SAMPLE_RATE, SpeechRegion, TranscriptPiece
 from vigil_server.batching import BatchWorker
 
 # Run the detector after this much new audio.

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import grpc
-from vigil.v1 import vigil_pb2, vigil_pb2_grpc
 
+from vigil.v1 import vigil_pb2, vigil_pb2_grpc
 from vigil_server.decode import FORMATS, RAW_PCM_FORMATS
 from vigil_server.errors import (
     AlreadyExists,
@@ -123,7 +123,9 @@ async def chunks(requests: AsyncIterator[vigil_pb2.IngestRequest], max_bytes: in
         if request.WhichOneof("request") != "chunk":
             raise InvalidRequest("only the first IngestRequest may carry a config; later ones must carry a chunk")
         if len(request.chunk.data) > max_bytes:
-            raise InvalidRequest(f"chunk {request.chunk.sequence} has {len(request.chunk.data)} bytes; the limit is {max_bytes}")
+            raise InvalidRequest(
+                f"chunk {request.chunk.sequence} has {len(request.chunk.data)} bytes; the limit is {max_bytes}"
+            )
         yield Chunk(request.chunk.sequence, request.chunk.data)
 
 
@@ -173,7 +175,9 @@ def segment_proto(s: Segment) -> vigil_pb2.Segment:
 
 def event_proto(event: IngestEvent) -> vigil_pb2.IngestEvent:
     if isinstance(event, ChunkAcked):
-        return vigil_pb2.IngestEvent(ack=vigil_pb2.ChunkAck(sequence=event.sequence, bytes_received=event.bytes_received))
+        return vigil_pb2.IngestEvent(
+            ack=vigil_pb2.ChunkAck(sequence=event.sequence, bytes_received=event.bytes_received)
+        )
     if isinstance(event, SegmentStored):
         return vigil_pb2.IngestEvent(segment=vigil_pb2.SegmentIndexed(segment=segment_proto(event.segment)))
     assert isinstance(event, IngestSummary)

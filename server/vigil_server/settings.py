@@ -42,7 +42,9 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "Every flag also reads VIGIL_<FLAG> from the environment (e.g. VIGIL_LISTEN).",
     )
     home_cache = Path(env.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vigil"
-    p.add_argument("--listen", default=_env(env, "LISTEN", "127.0.0.1:50051"), help="host:port to serve on (%(default)s)")
+    p.add_argument(
+        "--listen", default=_env(env, "LISTEN", "127.0.0.1:50051"), help="host:port to serve on (%(default)s)"
+    )
     p.add_argument("--data-dir", type=Path, default=Path(_env(env, "DATA_DIR", "vigil-data")), help="(%(default)s)")
     p.add_argument(
         "--milvus-uri",
@@ -60,9 +62,7 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--device", default=_env(env, "DEVICE", "auto"), help="auto (cuda if present), cpu, cuda:N")
     p.add_argument("--model-cache", type=Path, default=Path(_env(env, "MODEL_CACHE", str(home_cache))))
     p.add_argument("--frame-rate", type=float, default=float(_env(env, "FRAME_RATE", "1.0")), help="(%(default)s)")
-    p.add_argument(
-        "--max-chunk-mib", type=float, default=float(_env(env, "MAX_CHUNK_MIB", "4")), help="(%(default)s)"
-    )
+    p.add_argument("--max-chunk-mib", type=float, default=float(_env(env, "MAX_CHUNK_MIB", "4")), help="(%(default)s)")
     p.add_argument("--max-streams", type=int, default=int(_env(env, "MAX_STREAMS", "32")), help="(%(default)s)")
     p.add_argument("--cpu-threads", type=int, default=int(_env(env, "CPU_THREADS", "0")))
     p.add_argument("--grace", type=float, default=float(_env(env, "GRACE", "10")), help="shutdown grace, seconds")

@@ -1,8 +1,8 @@
 """`vigil`: stream media into a Vigil server and search it.
 
-    vigil ingest talk.ts --stream cam-1
-    ffmpeg -i rtsp://... -f mpegts - | vigil ingest - --stream cam-1
-    vigil search "a cat on a sofa" --top-k 5 --json
+vigil ingest talk.ts --stream cam-1
+ffmpeg -i rtsp://... -f mpegts - | vigil ingest - --stream cam-1
+vigil search "a cat on a sofa" --top-k 5 --json
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _describe(segment: SegmentInfo) -> str:
 
 
 def _open(path: str) -> BinaryIO:
-    return sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115 - closed by the caller
+    return sys.stdin.buffer if path == "-" else open(path, "rb")
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -104,6 +104,19 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    with VigilClient(args.server) as client:
+        try:
+            if args.wait:
+                client.wait_serving(args.wait)
+            status = client.health()
+        except VigilError as exc:
+            print(f"vigil: {exc}", file=sys.stderr)
+            return 1
+    print(status)
+    return 0 if status == "SERVING" else 1
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vigil", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--server", default=os.environ.get("VIGIL_SERVER", DEFAULT_SERVER), help="host:port (%(default)s)")
@@ -131,6 +144,10 @@ def parser() -> argparse.ArgumentParser:
     search.add_argument("--end", type=float, help="only segments starting before this second")
     search.add_argument("--json", action="store_true", help="one JSON object per line")
     search.set_defaults(run=cmd_search)
+
+    health = sub.add_parser("health", help="print SERVING or NOT_SERVING (exit 0 only when SERVING)")
+    health.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="wait up to this long for SERVING")
+    health.set_defaults(run=cmd_health)
     return p
 
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from vigil.v1 import vigil_pb2, vigil_pb2_grpc
 
 DEFAULT_SERVER = "127.0.0.1:50051"
+SERVICE = "vigil.v1.Vigil"
 DEFAULT_CHUNK_BYTES = 64 << 10
 DEFAULT_MAX_IN_FLIGHT = 64  # chunks sent but not yet acknowledged
 
@@ -109,8 +113,28 @@ class VigilClient:
     def close(self) -> None:
         self._channel.close()
 
-    def wait_ready(self, timeout: float) -> None:
-        grpc.channel_ready_future(self._channel).result(timeout=timeout)
+    def health(self) -> str:
+        """The server's health status name: SERVING, or NOT_SERVING while models load."""
+        stub = health_pb2_grpc.HealthStub(self._channel)
+        try:
+            response = stub.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=5)
+        except grpc.RpcError as exc:
+            raise VigilError(exc.code(), exc.details() or "") from None
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
+
+    def wait_serving(self, timeout: float) -> None:
+        """Wait until the server is up and its models are loaded."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self.health() == "SERVING":
+                    return
+            except VigilError as exc:
+                if exc.code != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                    raise
+            if time.monotonic() > deadline:
+                raise VigilError(grpc.StatusCode.DEADLINE_EXCEEDED, f"{self.target} not SERVING after {timeout:g} s")
+            time.sleep(0.25)
 
     def ingest(
         self,

