@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.sample_media import Utterance, photo_video, skimage_photo, speech_seconds, speak, test_pattern_video
+from scripts.sample_media import Utterance, photo_video, skimage_photo, speak, speech_seconds, test_pattern_video
 from tests.server_process import ServerProcess
 
 PHRASE = "The lighthouse keeper painted the door bright orange."

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import grpc
 import pytest
-from vigil.v1 import vigil_pb2, vigil_pb2_grpc
-from vigil_client import VigilClient
 
 from tests.conftest import Media
 from tests.server_process import ServerProcess
+from vigil.v1 import vigil_pb2, vigil_pb2_grpc
+from vigil_client import VigilClient
 
 CHUNK = 16 << 10
 
@@ -33,7 +33,9 @@ def file_chunks(path: Path, first: int = 0) -> Iterator[vigil_pb2.IngestRequest]
         yield chunk(first + i // CHUNK, data[i : i + CHUNK])
 
 
-def call_ingest(server: ServerProcess, requests: Iterator[vigil_pb2.IngestRequest]) -> tuple[list, grpc.RpcError | None]:  # type: ignore[type-arg]
+def call_ingest(
+    server: ServerProcess, requests: Iterator[vigil_pb2.IngestRequest]
+) -> tuple[list, grpc.RpcError | None]:  # type: ignore[type-arg]
     events = []
     with grpc.insecure_channel(server.address) as channel:
         try:
@@ -77,9 +79,13 @@ def test_bad_requests_are_invalid_argument(server: ServerProcess, requests: list
     assert_still_serving(server)
 
 
-@pytest.mark.parametrize(("fmt", "data"), [("mpegts", os.urandom(200_000)), ("mp4", os.urandom(50_000)), ("webm", b"\x1aE" * 5000)])
+@pytest.mark.parametrize(
+    ("fmt", "data"), [("mpegts", os.urandom(200_000)), ("mp4", os.urandom(50_000)), ("webm", b"\x1aE" * 5000)]
+)
 def test_corrupt_media_is_invalid_argument(server: ServerProcess, fmt: str, data: bytes) -> None:
-    requests = [config(f"corrupt-{fmt}", fmt)] + [chunk(i, data[o : o + CHUNK]) for i, o in enumerate(range(0, len(data), CHUNK))]
+    requests = [config(f"corrupt-{fmt}", fmt)] + [
+        chunk(i, data[o : o + CHUNK]) for i, o in enumerate(range(0, len(data), CHUNK))
+    ]
     _, error = call_ingest(server, iter(requests))
     assert error is not None and error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
     assert fmt.replace("mp4", "MP4") in (error.details() or "") or fmt in (error.details() or "")
