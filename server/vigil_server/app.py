@@ -14,7 +14,6 @@ from grpc_reflection.v1alpha import reflection
 
 from vigil.v1 import vigil_pb2, vigil_pb2_grpc
 from vigil_server.decode import DecodeSettings
-from vigil_server.errors import VigilError
 from vigil_server.pipeline import Pipeline, PipelineSettings
 from vigil_server.servicer import ServerState, VigilServicer
 from vigil_server.settings import Settings, load_settings
@@ -52,6 +51,7 @@ async def serve(settings: Settings) -> int:
     options = [
         ("grpc.max_receive_message_length", settings.max_chunk_bytes + MESSAGE_OVERHEAD),
         ("grpc.max_send_message_length", 16 << 20),
+        ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
     ]
     server = grpc.aio.server(options=options)
     state = ServerState(None, settings.default_frame_rate, settings.max_chunk_bytes)
@@ -63,9 +63,13 @@ async def serve(settings: Settings) -> int:
     )
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-    port = server.add_insecure_port(settings.listen)
+    try:
+        port = server.add_insecure_port(settings.listen)
+    except RuntimeError as exc:
+        port = 0
+        log.error("cannot listen on %s: %s", settings.listen, exc)
     if port == 0:
-        log.error("cannot listen on %s", settings.listen)
+        log.error("cannot listen on %s (in use, or not an address of this host)", settings.listen)
         return 2
     await server.start()
     host = settings.listen.rsplit(":", 1)[0]
@@ -77,8 +81,8 @@ async def serve(settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         pipeline = await asyncio.to_thread(build_pipeline, settings)
-    except (VigilError, RuntimeError, OSError) as exc:
-        log.error("start-up failed: %s", exc)
+    except Exception as exc:  # noqa: BLE001 - any start-up failure ends the process with a clear line
+        log.error("start-up failed: %s: %s", type(exc).__name__, exc)
         await server.stop(0)
         return 1
     pipeline.start()
@@ -98,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings(argv)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss").setLevel(logging.WARNING)  # Milvus Lite announces its CPU kernels
+    # Milvus Lite's embedded server logs a traceback for an RPC it does not implement; harmless.
+    logging.getLogger("grpc._server").addFilter(lambda record: "AllocTimestamp" not in record.getMessage())
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()

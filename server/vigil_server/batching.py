@@ -54,8 +54,18 @@ class BatchWorker(Generic[In, Out]):
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Finish the batch in hand, then fail whatever is still queued with Overloaded."""
         self._queue.put(_STOP)
         self._thread.join(timeout)
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not _STOP:
+                future: concurrent.futures.Future[Out] = item[1]  # type: ignore[index]
+                if future.set_running_or_notify_cancel():
+                    future.set_exception(Overloaded(f"the {self.name} worker is shutting down"))
 
     async def submit(self, item: In, wait: bool = True) -> Out:
         assert self._room is not None, f"worker {self.name} not started"
@@ -99,6 +109,8 @@ class BatchWorker(Generic[In, Out]):
                 continue
             try:
                 results = self._run_batch([item for item, _ in live])
+                if len(results) != len(live):  # a mismatch would kill this thread and strand every caller
+                    raise RuntimeError(f"batch function gave {len(results)} results for {len(live)} items")
             except BaseException as exc:
                 log.exception("worker %s failed on a batch of %d", self.name, len(live))
                 for _, fut in live:

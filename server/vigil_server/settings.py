@@ -61,11 +61,12 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default=_env(env, "DEVICE", "auto"), help="auto (cuda if present), cpu, cuda:N")
     p.add_argument("--model-cache", type=Path, default=Path(_env(env, "MODEL_CACHE", str(home_cache))))
-    p.add_argument("--frame-rate", type=float, default=float(_env(env, "FRAME_RATE", "1.0")), help="(%(default)s)")
-    p.add_argument("--max-chunk-mib", type=float, default=float(_env(env, "MAX_CHUNK_MIB", "4")), help="(%(default)s)")
-    p.add_argument("--max-streams", type=int, default=int(_env(env, "MAX_STREAMS", "32")), help="(%(default)s)")
-    p.add_argument("--cpu-threads", type=int, default=int(_env(env, "CPU_THREADS", "0")))
-    p.add_argument("--grace", type=float, default=float(_env(env, "GRACE", "10")), help="shutdown grace, seconds")
+    # Numeric defaults stay strings: argparse converts them with `type`, so a bad VIGIL_* value is a usage error.
+    p.add_argument("--frame-rate", type=float, default=_env(env, "FRAME_RATE", "1.0"), help="(%(default)s)")
+    p.add_argument("--max-chunk-mib", type=float, default=_env(env, "MAX_CHUNK_MIB", "4"), help="(%(default)s)")
+    p.add_argument("--max-streams", type=int, default=_env(env, "MAX_STREAMS", "32"), help="(%(default)s)")
+    p.add_argument("--cpu-threads", type=int, default=_env(env, "CPU_THREADS", "0"))
+    p.add_argument("--grace", type=float, default=_env(env, "GRACE", "10"), help="shutdown grace, seconds")
     p.add_argument("--log-level", default=_env(env, "LOG_LEVEL", "INFO"))
     return p
 
@@ -74,6 +75,13 @@ def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | No
     env = os.environ if env is None else env
     p = parser(env)
     ns = p.parse_args(argv)
+    # argparse checks choices on flags but not on defaults, which come from the environment.
+    if ns.space not in SPACES:
+        p.error(f"VIGIL_SPACE={ns.space!r}: choose one of {', '.join(sorted(SPACES))}")
+    if ns.speech_model not in SPEECH_MODELS:
+        p.error(f"VIGIL_SPEECH_MODEL={ns.speech_model!r}: choose one of {', '.join(sorted(SPEECH_MODELS))}")
+    if ns.max_streams < 1 or ns.cpu_threads < 0 or ns.grace < 0:
+        p.error("--max-streams must be >= 1, --cpu-threads and --grace >= 0")
     if not 0 < ns.frame_rate <= 30:
         p.error("--frame-rate must be in (0, 30]")
     if ns.max_chunk_mib <= 0 or ns.max_chunk_mib > 64:

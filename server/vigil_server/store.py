@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import grpc
 from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
@@ -34,6 +35,7 @@ class StoreSettings:
     uri: str  # a Milvus server URI, or a local path for Milvus Lite
     token: str = ""
     timeout_s: float = 10.0  # for every call
+    startup_timeout_s: float = 300.0  # loading a collection may build its index first
     retries: int = 3  # for errors that may pass
 
 
@@ -79,7 +81,7 @@ class SegmentStore:
 
     def _ensure_collection(self) -> None:
         if self._client.has_collection(self.collection, timeout=self.settings.timeout_s):
-            self._client.load_collection(self.collection, timeout=self.settings.timeout_s)
+            self._client.load_collection(self.collection, timeout=self.settings.startup_timeout_s)
             return
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("segment_id", DataType.VARCHAR, max_length=64, is_primary=True)
@@ -103,7 +105,7 @@ class SegmentStore:
         for attempt in range(self.settings.retries + 1):
             try:
                 return fn()
-            except MilvusException as exc:
+            except (MilvusException, grpc.RpcError) as exc:
                 if attempt == self.settings.retries or not _retriable(exc):
                     raise StoreUnavailable(f"the Milvus store failed: {exc}") from exc
                 log.warning("Milvus call failed (%s); retry %d", exc, attempt + 1)
@@ -139,6 +141,10 @@ class SegmentStore:
                 filter=filter_expression(f),
                 output_fields=fields,
                 timeout=self.settings.timeout_s,
+                # A segment is announced only after its insert returned: it must be visible to the
+                # next search. "Session" waits for this client's own writes only (Strong would wait
+                # for everyone's, ~400 ms on a Milvus server).
+                consistency_level="Session",
             )
         )
         return [_match(hit) for hit in hits[0]]
@@ -166,6 +172,8 @@ def _match(hit: dict) -> Match:  # type: ignore[type-arg]
     return Match(segment, float(hit["distance"]))
 
 
-def _retriable(exc: MilvusException) -> bool:
+def _retriable(exc: MilvusException | grpc.RpcError) -> bool:
+    if isinstance(exc, grpc.RpcError) and hasattr(exc, "code"):
+        return exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
     text = str(exc).lower()
     return any(word in text for word in ("unavailable", "deadline", "timeout", "connection", "temporarily"))
