@@ -16,12 +16,14 @@ from vigil_models.registry import (
     SpeechModelSpec,
     load_models,
 )
+from vigil_models.sound import EVENT_CLASSES, SoundOptions, SoundTagger, SoundWindow
 from vigil_models.speech import SAMPLE_RATE, SpeechDetector, SpeechRegion, Transcriber, TranscriptPiece
 from vigil_models.text import SentenceEncoder
 
 __all__ = [
     "DEFAULT_SPACE",
     "DEFAULT_SPEECH_MODEL",
+    "EVENT_CLASSES",
     "SAMPLE_RATE",
     "SPACES",
     "SPEECH_MODELS",
@@ -30,6 +32,9 @@ __all__ = [
     "ModelSet",
     "ModelUnavailableError",
     "SentenceEncoder",
+    "SoundOptions",
+    "SoundTagger",
+    "SoundWindow",
     "SpaceSpec",
     "SpeechDetector",
     "SpeechModelSpec",

@@ -7,13 +7,17 @@ different spaces never mix. Swapping the space or the speech model is a configur
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, cast
 
+import numpy as np
 import torch
 
 from vigil_models.efficientnet_lite import load_lite0
 from vigil_models.image import LabelSpaceImageEncoder, LabelSpaceOptions
+from vigil_models.sound import SoundTagger
 from vigil_models.speech import SpeechDetector, Transcriber, VadSettings, join_split_model
 from vigil_models.text import SentenceEncoder
 
@@ -39,6 +43,9 @@ SPACES = {
     "label-minilm-lite0": SpaceSpec(
         name="label-minilm-lite0", dim=384, text_model="all-MiniLM-L6-v2", image_classifier="efficientnet-lite0"
     ),
+    # CLIP for frames and text, CLAP for sound: weights from local directories (load_models' clip_model and
+    # clap_model), built by vigil_models.clip.load_clip_space. dim 0: the CLIP checkpoint decides it.
+    "clip-clap": SpaceSpec(name="clip-clap", dim=0, text_model="clip", image_classifier="clip"),
 }
 
 SPEECH_MODELS = {
@@ -99,6 +106,33 @@ def speech_model_dir(name: str, cache_dir: Path) -> Path:
     return join_split_model(parts, second, cache_dir)
 
 
+class TextEmbedder(Protocol):
+    """A text encoder as the pipeline uses it: `embed(texts) -> float32[n, dim]`, L2-normalised rows."""
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed(self, texts: list[str]) -> np.ndarray: ...
+
+
+class ImageEmbedder(Protocol):
+    """`embed(uint8 HxWx3 RGB frames) -> float32[n, dim]`, L2-normalised rows."""
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed(self, images: Sequence[np.ndarray]) -> np.ndarray: ...
+
+
+class AudioEmbedder(Protocol):
+    """`embed(float32 mono 16 kHz clips) -> float32[n, dim]`, L2-normalised rows."""
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed(self, clips: Sequence[np.ndarray]) -> np.ndarray: ...
+
+
 @dataclass
 class ModelSet:
     """Everything the pipeline runs. Each member is used by exactly one worker."""
@@ -106,24 +140,52 @@ class ModelSet:
     space: SpaceSpec
     speech: SpeechModelSpec
     device: torch.device
-    text: SentenceEncoder
-    image: LabelSpaceImageEncoder
+    text: TextEmbedder
+    image: ImageEmbedder
     detector: SpeechDetector
     transcriber: Transcriber
+    sound: SoundTagger  # music and singing windows, in the text space
+    audio: AudioEmbedder | None = None  # sound straight into the space (CLAP); None in label spaces
 
 
-def load_models(space: str, speech: str, device: torch.device, cache_dir: Path, cpu_threads: int = 0) -> ModelSet:
+def load_models(
+    space: str,
+    speech: str,
+    device: torch.device,
+    cache_dir: Path,
+    cpu_threads: int = 0,
+    clip_model: str = "",  # "clip-clap" only: a CLIP directory, or a model name in the local hub cache
+    clap_model: str = "",  # "clip-clap" only: a CLAP directory or cached model name
+) -> ModelSet:
     if space not in SPACES:
         raise ModelUnavailableError(f"unknown embedding space {space!r}; choose one of {sorted(SPACES)}")
     spec = SPACES[space]
-    text = SentenceEncoder(text_model_dir(spec.text_model), device)
-    if text.dim != spec.dim:
-        raise ModelUnavailableError(f"text model gives {text.dim}-d vectors, space {space} expects {spec.dim}")
-    classifier = load_lite0(str(classifier_weights(spec.image_classifier)), device)
-    class_vectors = text.embed(imagenet_class_names())
-    image = LabelSpaceImageEncoder(classifier, class_vectors, device, spec.label_space)
+    text: TextEmbedder
+    image: ImageEmbedder
+    audio: AudioEmbedder | None = None
+    if space == "clip-clap":
+        missing = [flag for flag, value in (("--clip-model", clip_model), ("--clap-model", clap_model)) if not value]
+        if missing:
+            raise ModelUnavailableError(
+                f"space 'clip-clap' loads CLIP and CLAP weights from disk; missing {' and '.join(missing)}: "
+                "pass --clip-model DIR --clap-model DIR (directories written by save_pretrained, "
+                "or model names already in the Hugging Face cache); nothing is downloaded"
+            )
+        from vigil_models.clip import load_clip_space  # CLIP/CLAP code is imported only when asked for
+
+        loaded = load_clip_space(clip_model, clap_model, device, cache_dir)
+        spec, text, image, audio = loaded.spec, loaded.text, loaded.image, loaded.audio
+    else:
+        text = SentenceEncoder(text_model_dir(spec.text_model), device)
+        if text.dim != spec.dim:
+            raise ModelUnavailableError(f"text model gives {text.dim}-d vectors, space {space} expects {spec.dim}")
+        classifier = load_lite0(str(classifier_weights(spec.image_classifier)), device)
+        class_vectors = text.embed(imagenet_class_names())
+        image = LabelSpaceImageEncoder(classifier, class_vectors, device, spec.label_space)
     speech_spec = SPEECH_MODELS.get(speech)
     model_dir = speech_model_dir(speech, cache_dir)  # raises for an unknown name
     assert speech_spec is not None
     transcriber = Transcriber(model_dir, device, speech_spec.multilingual, cpu_threads=cpu_threads)
-    return ModelSet(spec, speech_spec, device, text, image, SpeechDetector(VadSettings()), transcriber)
+    sound = SoundTagger(cast(SentenceEncoder, text))  # it only calls text.embed()
+    detector = SpeechDetector(VadSettings())
+    return ModelSet(spec, speech_spec, device, text, image, detector, transcriber, sound=sound, audio=audio)

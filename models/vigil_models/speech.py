@@ -1,11 +1,17 @@
-"""Speech: voice activity detection (Silero, as shipped by faster-whisper) and transcription."""
+"""Speech: voice activity detection (Silero, as shipped by faster-whisper) and transcription.
+
+With a multilingual model, speech that is not English is transcribed in its own language and
+also translated into English (Whisper's translate task over the same audio), so English text
+queries reach it.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import shutil
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +20,9 @@ from faster_whisper import WhisperModel
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 SAMPLE_RATE = 16_000
+
+# (start, end, text) of one decoded segment
+Timed = tuple[float, float, str]
 
 
 @dataclass(frozen=True)
@@ -26,8 +35,9 @@ class SpeechRegion:
 class TranscriptPiece:
     start: float  # seconds from the start of the audio given to the transcriber
     end: float
-    text: str
-    language: str
+    text: str  # in the language spoken
+    language: str  # ISO 639-1 code, detected or given
+    translation: str = ""  # English; "" when the speech is English (or the model English-only)
 
 
 @dataclass(frozen=True)
@@ -90,23 +100,58 @@ class Transcriber:
         self.options = options
 
     def transcribe(self, audio: np.ndarray, language: str = "") -> list[TranscriptPiece]:
-        """Transcribe one speech region; times are relative to the start of `audio`."""
+        """Transcribe one speech region; times are relative to the start of `audio`.
+
+        `language` ("" to detect it) is an ISO 639-1 code. English-only models always give "en".
+        Speech in another language gets an English `translation` on each piece: the region is
+        translated once and each translated segment goes to the piece it overlaps most in time.
+        """
         lang = language or (None if self.multilingual else "en")
+        segments, spoken = self._decode(audio, lang, "transcribe")
+        pieces = [TranscriptPiece(start, end, text, spoken) for start, end, text in segments]
+        if not pieces or not self.multilingual or spoken == "en":
+            return pieces
+        translated, _ = self._decode(audio, spoken, "translate")
+        texts = assign_by_overlap([(p.start, p.end) for p in pieces], translated)
+        return [replace(piece, translation=text) for piece, text in zip(pieces, texts, strict=True)]
+
+    def _decode(self, audio: np.ndarray, language: str | None, task: str) -> tuple[list[Timed], str]:
+        """Whisper's `task` over the audio: the non-empty segments, and the language (given or detected)."""
         segments, info = self.model.transcribe(
             audio,
-            language=lang,
+            language=language,
+            task=task,
             beam_size=self.options.beam_size,
             temperature=self.options.temperature,
             vad_filter=False,
             condition_on_previous_text=False,
             without_timestamps=False,
         )
-        pieces = []
-        for seg in segments:
-            text = seg.text.strip()
-            if text:
-                pieces.append(TranscriptPiece(float(seg.start), float(seg.end), text, info.language))
-        return pieces
+        timed = [(float(seg.start), float(seg.end), seg.text.strip()) for seg in segments]
+        return [t for t in timed if t[2]], str(info.language)
+
+
+def assign_by_overlap(spans: Sequence[tuple[float, float]], segments: Sequence[Timed]) -> list[str]:
+    """Join each segment's text onto the span it overlaps most (the nearest one if none), in order.
+
+    Whisper cuts the same audio into nearly the same segments for both tasks, so this pairs each
+    sentence with its translation; a span whose translation Whisper merged into a neighbour's gets "".
+    """
+    joined: list[list[str]] = [[] for _ in spans]
+    for start, end, text in segments:
+        if spans:
+            joined[_best_overlap(spans, start, end)].append(text)
+    return [" ".join(texts) for texts in joined]
+
+
+def _best_overlap(spans: Sequence[tuple[float, float]], start: float, end: float) -> int:
+    """Index of the span overlapping [start, end] most (or nearest to it, if it overlaps none); ties go by centre."""
+
+    def score(i: int) -> tuple[float, float]:
+        a, b = spans[i]
+        return min(b, end) - max(a, start), -abs((a + b) - (start + end))
+
+    return max(range(len(spans)), key=score)
 
 
 def join_split_model(parts: list[Path], extra_files_dir: Path, cache_root: Path) -> Path:
