@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.sample_media import Utterance, test_pattern_video  # noqa: E402
+from scripts.sample_media import Utterance, pattern_video  # noqa: E402
 from tests.server_process import ServerProcess  # noqa: E402
 from vigil_client import VigilClient  # noqa: E402
 
@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = Path(tmp)
         said = utterances(ns.duration)
         t = time.perf_counter()
-        media = test_pattern_video(work, ns.duration, said, name="bench")
+        media = pattern_video(work, ns.duration, said, name="bench")
         mib = media.stat().st_size / 2**20
         print(f"media: {mib:.1f} MiB, {ns.duration:g} s, {len(said)} utterances ({time.perf_counter() - t:.1f} s)")
         data = media.read_bytes()

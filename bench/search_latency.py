@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.sample_media import Utterance, test_pattern_video  # noqa: E402
+from scripts.sample_media import Utterance, pattern_video  # noqa: E402
 from tests.server_process import ServerProcess  # noqa: E402
 from vigil_client import VigilClient, read_chunks  # noqa: E402
 from vigil_server.store import SegmentStore, StoreSettings, lite_uri  # noqa: E402
@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="vigil-bench-") as tmp:
         work = Path(tmp)
         videos = [
-            test_pattern_video(work, 10.0, [Utterance(text, 3.0)], name=f"clip{i}")
+            pattern_video(work, 10.0, [Utterance(text, 3.0)], name=f"clip{i}")
             for i, text in enumerate(SPOKEN[: max(1, min(ns.videos, len(SPOKEN)))])
         ]
         insert_s = index_s = 0.0

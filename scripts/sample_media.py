@@ -57,7 +57,7 @@ class Utterance:
     at: float  # seconds into the media where the speech starts
 
 
-def _run(args: Sequence[str]) -> None:
+def run_ffmpeg(args: Sequence[str]) -> None:
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
 
 
@@ -92,7 +92,7 @@ def _audio_inputs(
     return args, ";".join(graph)
 
 
-def test_pattern_video(
+def pattern_video(
     out_dir: Path,
     duration: float,
     utterances: Sequence[Utterance] = (),
@@ -104,7 +104,7 @@ def test_pattern_video(
     out = out_dir / f"{name}{ext}"
     with tempfile.TemporaryDirectory() as tmp:
         audio_args, graph = _audio_inputs(utterances, duration, Path(tmp))
-        _run([
+        run_ffmpeg([
             "-f", "lavfi", "-i", f"testsrc2=size={SIZE}:rate=25:duration={duration}", *audio_args,
             "-filter_complex", graph, "-map", "0:v", "-map", "[aout]", "-t", f"{duration}",
             "-pix_fmt", "yuv420p", *codec, str(out),
@@ -137,11 +137,42 @@ def photo_video(
         video = ";".join(chains) + ";" + "".join(f"[v{i}]" for i in range(len(photos)))
         video += f"concat=n={len(photos)}:v=1:a=0[vout]"
         audio_args, graph = _audio_inputs(utterances, duration, work, first_input=len(photos))
-        _run([
+        run_ffmpeg([
             *image_args, *audio_args, "-filter_complex", f"{video};{graph}", "-map", "[vout]", "-map", "[aout]",
             "-t", f"{duration}", *codec, str(out),
         ])  # fmt: skip
     return out
+
+
+def soundtrack_video(out_dir: Path, duration: float, audio: Path, name: str = "soundtrack") -> Path:
+    """ffmpeg's test pattern with a given audio file as its soundtrack (cut or padded to `duration`)."""
+    out = out_dir / f"{name}.ts"
+    run_ffmpeg([
+        "-f", "lavfi", "-i", f"testsrc2=size={SIZE}:rate=25:duration={duration}", "-i", str(audio),
+        "-filter_complex", f"[1:a]aresample=16000,apad=whole_dur={duration}[aout]", "-map", "0:v", "-map", "[aout]",
+        "-t", f"{duration}", "-pix_fmt", "yuv420p", *CONTAINERS["mpegts"][1], str(out),
+    ])  # fmt: skip
+    return out
+
+
+def audio_sequence(out: Path, clips: Sequence[Path], gap: float = 1.0, start: float = 1.0) -> tuple[Path, list[float]]:
+    """WAV at 16 kHz of the clips in turn, with silence before and between; returns it and each clip's start."""
+    inputs: list[str] = []
+    parts = []
+    starts = []
+    at = start
+    for i, clip in enumerate(clips):
+        inputs += ["-i", str(clip)]
+        pad = start if i == 0 else gap
+        ms = int(pad * 1000)
+        parts.append(f"[{i}:a]aresample=16000,aformat=channel_layouts=mono,adelay={ms}[c{i}]")
+        at += pad if i else 0
+        starts.append(at)
+        at += speech_seconds(clip)
+    graph = ";".join(parts) + ";" + "".join(f"[c{i}]" for i in range(len(clips)))
+    graph += f"concat=n={len(clips)}:v=0:a=1,apad=pad_dur={gap}[aout]"
+    run_ffmpeg([*inputs, "-filter_complex", graph, "-map", "[aout]", "-ar", "16000", "-ac", "1", str(out)])
+    return out, starts
 
 
 def skimage_photo(name: str) -> np.ndarray:

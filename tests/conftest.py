@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.sample_media import Utterance, photo_video, skimage_photo, speak, speech_seconds, test_pattern_video
+from scripts.sample_media import Utterance, pattern_video, photo_video, skimage_photo, speak, speech_seconds
 from tests.server_process import ServerProcess
 
 PHRASE = "The lighthouse keeper painted the door bright orange."
@@ -56,7 +56,7 @@ class Media:
         path = self.dir / f"pattern-{duration:g}"
         if not path.exists():
             path.mkdir()
-            test_pattern_video(path, duration, [Utterance(PHRASE, PHRASE_AT)])
+            pattern_video(path, duration, [Utterance(PHRASE, PHRASE_AT)])
         return next(path.iterdir())
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scripts import sample_media  # not `import test_pattern_video`: pytest would collect it
+from scripts import sample_media  # not `import pattern_video`: pytest would collect it
 from vigil_server.decode import AUDIO_RATE, DecodeSettings, MediaDecoder, _Mp4Sniffer
 from vigil_server.errors import InvalidMedia, InvalidRequest
 
@@ -56,10 +56,10 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One short sample per container (ffmpeg's test pattern, a silent audio track), plus audio-only and video-only."""
     root = tmp_path_factory.mktemp("decode-media")
     files = {
-        name: sample_media.test_pattern_video(root, DURATION, (), container=name, name=name)
+        name: sample_media.pattern_video(root, DURATION, (), container=name, name=name)
         for name in ("mpegts", "mp4", "mp4-faststart", "mp4-fragmented", "webm")
     }
-    files["live"] = sample_media.test_pattern_video(root, LIVE_DURATION, (), container="mpegts", name="live")
+    files["live"] = sample_media.pattern_video(root, LIVE_DURATION, (), container="mpegts", name="live")
     files["wav"] = root / "tone.wav"
     _ffmpeg("-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={DURATION}", str(files["wav"]))
     files["s16le"] = root / "tone.s16le"

@@ -105,9 +105,9 @@ def test_empty_stream_is_invalid_argument(server: ServerProcess) -> None:
     assert "ended before any media arrived" in (error.details() or "")
 
 
-def test_oversized_message_is_resource_exhausted(server: ServerProcess) -> None:
-    big = chunk(0, b"\x47" * (5 << 20))  # over the 4 MiB default chunk limit and the message limit
-    _, error = call_ingest(server, iter([config("huge"), big]))
+@pytest.mark.parametrize("size", [5 << 20, 20 << 20])  # over the 4 MiB chunk limit; over the message limit
+def test_oversized_chunk_is_resource_exhausted(server: ServerProcess, size: int) -> None:
+    _, error = call_ingest(server, iter([config("huge"), chunk(0, b"\x47" * size)]))
     assert error is not None and error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
     assert_still_serving(server)
 
@@ -172,7 +172,7 @@ def test_bad_searches(server: ServerProcess) -> None:
     with grpc.insecure_channel(server.address) as channel:
         stub = vigil_pb2_grpc.VigilStub(channel)
         for request, message in [
-            (vigil_pb2.SearchRequest(), "non-empty"),
+            (vigil_pb2.SearchRequest(), "needs a query"),
             (vigil_pb2.SearchRequest(text="   "), "non-empty"),
             (vigil_pb2.SearchRequest(text="x", top_k=5000), "top_k"),
             (vigil_pb2.SearchRequest(text="x", modalities=[42]), "unknown modality"),

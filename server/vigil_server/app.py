@@ -9,21 +9,28 @@ import sys
 from collections.abc import Sequence
 
 import grpc
+import numpy as np
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from vigil.v1 import vigil_pb2, vigil_pb2_grpc
+from vigil_server.calibrate import PROBE_TEXTS, Calibrator
 from vigil_server.decode import DecodeSettings
 from vigil_server.pipeline import Pipeline, PipelineSettings
 from vigil_server.servicer import ServerState, VigilServicer
 from vigil_server.settings import Settings, load_settings
 from vigil_server.store import SegmentStore, StoreSettings, lite_uri
+from vigil_server.types import Modality
 
 log = logging.getLogger("vigil_server")
 
 SERVICE_NAME = vigil_pb2.DESCRIPTOR.services_by_name["Vigil"].full_name
 # Room for protobuf framing around the largest chunk.
 MESSAGE_OVERHEAD = 64 << 10
+# Query media (images, clips) may be up to 16 MiB.
+MAX_QUERY_MESSAGE = (16 << 20) + MESSAGE_OVERHEAD
+# Stored segments sampled per modality to rebuild a lost calibration file.
+REBUILD_SAMPLE = 2000
 
 
 def build_pipeline(settings: Settings) -> Pipeline:
@@ -36,20 +43,46 @@ def build_pipeline(settings: Settings) -> Pipeline:
     if device.type == "cpu" and settings.cpu_threads:
         torch.set_num_threads(settings.cpu_threads)
     log.info("loading models on %s: space=%s speech=%s", device, settings.space, settings.speech_model)
-    models = load_models(settings.space, settings.speech_model, device, settings.model_cache, settings.cpu_threads)
+    models = load_models(
+        settings.space,
+        settings.speech_model,
+        device,
+        settings.model_cache,
+        settings.cpu_threads,
+        clip_model=settings.clip_model,
+        clap_model=settings.clap_model,
+    )
     uri = settings.milvus_uri or lite_uri(settings.data_dir)
     store = SegmentStore(StoreSettings(uri=uri, token=settings.milvus_token), models.space.name, models.space.dim)
-    log.info("store %s, collection %s, %d segments", uri, store.collection, store.count())
+    stored = store.count()
+    log.info("store %s, collection %s, %d segments", uri, store.collection, stored)
+    calibrator = load_calibrator(models.text.embed(list(PROBE_TEXTS)), settings, store, stored)
     spool = settings.data_dir / "spool"
     spool.mkdir(parents=True, exist_ok=True)
-    return Pipeline(
-        models, store, PipelineSettings(decode=DecodeSettings(spool_dir=spool), max_streams=settings.max_streams)
-    )
+    pipeline_settings = PipelineSettings(decode=DecodeSettings(spool_dir=spool), max_streams=settings.max_streams)
+    return Pipeline(models, store, calibrator, pipeline_settings)
+
+
+def load_calibrator(probes: np.ndarray, settings: Settings, store: SegmentStore, stored: int) -> Calibrator:
+    """Calibration statistics from the data dir; rebuilt from a sample of the store when missing."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / f"calibration-{store.collection}.json"
+    calibrator = Calibrator(probes, path)
+    if stored and not path.exists():
+        log.info("no calibration file: rebuilding it from up to %d stored segments per modality", REBUILD_SAMPLE)
+        for modality in Modality:
+            vectors = store.sample_vectors(modality, REBUILD_SAMPLE)
+            if len(vectors):
+                calibrator.observe(modality, vectors)
+        calibrator.save()
+    for name, calibration in calibrator.snapshot().items():
+        log.info("calibration %s: mean %.3f std %.3f", name, calibration.mean, calibration.std)
+    return calibrator
 
 
 async def serve(settings: Settings) -> int:
     options = [
-        ("grpc.max_receive_message_length", settings.max_chunk_bytes + MESSAGE_OVERHEAD),
+        ("grpc.max_receive_message_length", max(settings.max_chunk_bytes + MESSAGE_OVERHEAD, MAX_QUERY_MESSAGE)),
         ("grpc.max_send_message_length", 16 << 20),
         ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
     ]

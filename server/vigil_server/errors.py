@@ -25,6 +25,10 @@ class AlreadyExists(VigilError):
     """The stream id is already being ingested by another call."""
 
 
+class TooLarge(VigilError):
+    """A chunk or a query is over its size limit."""
+
+
 class Overloaded(VigilError):
     """Too much work queued; retry later with backoff."""
 

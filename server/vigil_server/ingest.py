@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vigil_server.decode import MediaDecoder
+from vigil_server.decode import AUDIO_RATE, MediaDecoder
 from vigil_server.errors import InvalidRequest
-from vigil_server.segment import SpeechSegmenter
+from vigil_server.segment import SpeechSegmenter, SpeechSpan
 from vigil_server.types import (
     Chunk,
     ChunkAcked,
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 _DONE = object()
 # Frames of one stream being encoded and stored at once.
 FRAMES_IN_FLIGHT = 8
+# Audio is tagged for non-speech sound in blocks of this many seconds.
+SOUND_BLOCK_S = 5.0
 
 
 class IngestSession:
@@ -51,6 +53,7 @@ class IngestSession:
         self.bytes = 0
         self.frames_indexed = 0
         self.speech_indexed = 0
+        self.sound_indexed = 0
 
     async def run(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[IngestEvent]:
         began = time.monotonic()
@@ -74,6 +77,7 @@ class IngestSession:
                 speech_segments_indexed=self.speech_indexed,
                 wall_seconds=time.monotonic() - began,
                 spooled=self.decoder.spooled,
+                sound_segments_indexed=self.sound_indexed,
             )
         finally:
             for task in [*tasks, watcher]:
@@ -106,7 +110,9 @@ class IngestSession:
             self.events.put_nowait(ChunkAcked(chunk.sequence, self.bytes))
         await self.decoder.finish()
 
-    def _segment(self, modality: Modality, start: float, end: float, text: str = "", language: str = "") -> Segment:
+    def _segment(
+        self, modality: Modality, start: float, end: float, text: str = "", language: str = "", translation: str = ""
+    ) -> Segment:
         offset = self.config.time_offset
         return Segment(
             segment_id=uuid.uuid4().hex,
@@ -116,6 +122,7 @@ class IngestSession:
             end=round(end + offset, 3),
             text=text,
             language=language,
+            translation=translation,
             tenant=self.config.tenant,
         )
 
@@ -147,14 +154,37 @@ class IngestSession:
         self.frames_indexed += 1
 
     async def _audio(self) -> None:
+        """Speech segments (VAD + Whisper) and, in blocks of SOUND_BLOCK_S, non-speech sound segments."""
         segmenter = SpeechSegmenter(self.pipeline.detector, self.pipeline.transcriber, self.config.language)
+        pending: list[np.ndarray] = []  # audio not yet tagged for sound
+        pending_samples = 0
+        tagged_samples = 0  # audio already tagged, from the start of the stream
         async for block in self.decoder.audio():
             for span in await segmenter.push(block):
-                await self._store_speech(span.start, span.end, span.text, span.language)
+                await self._store_speech(span)
+            pending.append(block)
+            pending_samples += block.size
+            if pending_samples >= SOUND_BLOCK_S * AUDIO_RATE:
+                await self._store_sound(np.concatenate(pending), tagged_samples / AUDIO_RATE)
+                tagged_samples += pending_samples
+                pending, pending_samples = [], 0
         for span in await segmenter.flush():
-            await self._store_speech(span.start, span.end, span.text, span.language)
+            await self._store_speech(span)
+        if pending:
+            await self._store_sound(np.concatenate(pending), tagged_samples / AUDIO_RATE)
 
-    async def _store_speech(self, start: float, end: float, text: str, language: str) -> None:
-        vector = await self.pipeline.text.submit(text)
-        await self._store(self._segment(Modality.SPEECH, start, end, text, language), vector)
+    async def _store_speech(self, span: SpeechSpan) -> None:
+        vector = await self.pipeline.text.submit(span.translation or span.text)
+        segment = self._segment(Modality.SPEECH, span.start, span.end, span.text, span.language, span.translation)
+        await self._store(segment, vector)
         self.speech_indexed += 1
+
+    async def _store_sound(self, audio: np.ndarray, offset: float) -> None:
+        for window in await self.pipeline.sound.submit(audio):
+            segment = self._segment(Modality.SOUND, offset + window.start, offset + window.end, f"[{window.caption}]")
+            vector = window.vector
+            if self.pipeline.audio is not None:
+                piece = audio[int(window.start * AUDIO_RATE) : int(window.end * AUDIO_RATE)]
+                vector = await self.pipeline.audio.submit(piece)
+            await self._store(segment, vector)
+            self.sound_indexed += 1

@@ -8,18 +8,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from vigil_models import ModelSet, SpeechRegion, TranscriptPiece
+from vigil_models import ModelSet, SoundWindow, SpeechRegion, TranscriptPiece
 from vigil_server.batching import BatchOptions, BatchWorker
+from vigil_server.calibrate import Calibrator
 from vigil_server.decode import DecodeSettings
 from vigil_server.errors import AlreadyExists, Overloaded
 from vigil_server.ingest import IngestSession
+from vigil_server.query import embed_query
 from vigil_server.store import SegmentStore
-from vigil_server.types import Chunk, IngestEvent, Match, Segment, StreamConfig, TextQuery
+from vigil_server.types import Chunk, IngestEvent, Match, Modality, SearchQuery, Segment, SegmentRef, StreamConfig
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +41,10 @@ def _rows(matrix: np.ndarray) -> list[np.ndarray]:
 
 
 class Pipeline:
-    def __init__(self, models: ModelSet, store: SegmentStore, settings: PipelineSettings):
+    def __init__(self, models: ModelSet, store: SegmentStore, calibrator: Calibrator, settings: PipelineSettings):
         self.models = models
         self.store = store
+        self.calibrator = calibrator
         self.settings = settings
         self.text = BatchWorker[str, np.ndarray]("text", lambda b: _rows(models.text.embed(b)), settings.text_batch)
         self.image = BatchWorker[np.ndarray, np.ndarray](
@@ -53,18 +56,29 @@ class Pipeline:
         self.transcriber = BatchWorker[tuple[np.ndarray, str], list[TranscriptPiece]](
             "asr", lambda b: [models.transcriber.transcribe(a, lang) for a, lang in b], settings.speech_batch
         )
+        self.sound = BatchWorker[np.ndarray, list[SoundWindow]](
+            "sound", lambda b: [models.sound.tag(a) for a in b], settings.speech_batch
+        )
         self.inserter = BatchWorker[tuple[Segment, np.ndarray], None]("store", self._insert, settings.store_batch)
         self._workers: list[BatchWorker[Any, Any]] = [
-            self.text,
-            self.image,
-            self.detector,
-            self.transcriber,
-            self.inserter,
-        ]
+            self.text, self.image, self.detector, self.transcriber, self.sound, self.inserter,
+        ]  # fmt: skip
+        # An audio encoder (CLAP) embeds sound itself; label spaces embed the sound's caption mixture.
+        self.audio: BatchWorker[np.ndarray, np.ndarray] | None = None
+        if models.audio is not None:
+            audio = models.audio
+            self.audio = BatchWorker[np.ndarray, np.ndarray](
+                "audio", lambda b: _rows(audio.embed(b)), settings.image_batch
+            )
+            self._workers.append(self.audio)
         self._active: set[tuple[str, str]] = set()
 
     def _insert(self, batch: Sequence[tuple[Segment, np.ndarray]]) -> list[None]:
         self.store.insert([(segment, vector.tolist()) for segment, vector in batch])
+        for modality in Modality:
+            vectors = [vector for segment, vector in batch if segment.modality is modality]
+            if vectors:
+                self.calibrator.observe(modality, np.stack(vectors))
         return [None] * len(batch)
 
     def start(self) -> None:
@@ -74,6 +88,7 @@ class Pipeline:
     def stop(self) -> None:
         for worker in self._workers:
             worker.stop()
+        self.calibrator.save()
         self.store.close()
 
     @property
@@ -93,6 +108,21 @@ class Pipeline:
         finally:
             self._active.discard(key)
 
-    async def search(self, query: TextQuery) -> list[Match]:
-        vector = await self.text.submit(query.text, wait=False)
-        return await asyncio.to_thread(self.store.search, vector.tolist(), query.filter, query.top_k)
+    async def search(self, query: SearchQuery) -> list[Match]:
+        """Search each modality, calibrate the scores, and merge into one list, best first."""
+        vector = (await embed_query(self, query.item, query.filter.tenant)).tolist()
+        search_filter = query.filter
+        if isinstance(query.item, SegmentRef):
+            search_filter = replace(search_filter, exclude_ids=(query.item.segment_id,))
+
+        def run() -> list[Match]:
+            matches = []
+            for modality in search_filter.modalities or tuple(Modality):
+                calibration = self.calibrator.calibration(modality)
+                one = replace(search_filter, modalities=(modality,))
+                for match in self.store.search(vector, one, query.top_k):
+                    matches.append(replace(match, score=calibration.score(match.cosine)))
+            matches.sort(key=lambda m: m.score, reverse=True)
+            return matches[: query.top_k]
+
+        return await asyncio.to_thread(run)

@@ -31,6 +31,7 @@ class SpeechSpan:
     end: float
     text: str
     language: str
+    translation: str = ""  # English, when the speech is in another language
 
 
 class SpeechSegmenter:
@@ -80,7 +81,7 @@ class SpeechSegmenter:
     def _span(self, region: SpeechRegion, piece: TranscriptPiece) -> SpeechSpan:
         start = self._buffer_start + region.start + piece.start
         end = self._buffer_start + min(region.start + piece.end, region.end)
-        return SpeechSpan(start, max(end, start), piece.text, piece.language)
+        return SpeechSpan(start, max(end, start), piece.text, piece.language, piece.translation)
 
     def _drop(self, seconds: float) -> None:
         samples = min(int(seconds * SAMPLE_RATE), self._buffer.size)

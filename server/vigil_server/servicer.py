@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import grpc
 
 from vigil.v1 import vigil_pb2, vigil_pb2_grpc
-from vigil_server.decode import FORMATS, RAW_PCM_FORMATS
+from vigil_server.decode import CONTAINER_FORMATS, FORMATS, RAW_PCM_FORMATS
 from vigil_server.errors import (
     AlreadyExists,
     InvalidMedia,
@@ -23,21 +23,28 @@ from vigil_server.errors import (
     NotReady,
     Overloaded,
     StoreUnavailable,
+    TooLarge,
     VigilError,
 )
 from vigil_server.pipeline import Pipeline
 from vigil_server.types import (
+    AudioClip,
     Chunk,
     ChunkAcked,
+    ImageItem,
     IngestEvent,
     IngestSummary,
     Match,
     Modality,
+    QueryItem,
     SearchFilter,
+    SearchQuery,
     Segment,
+    SegmentRef,
     SegmentStored,
     StreamConfig,
-    TextQuery,
+    TextItem,
+    VideoClip,
 )
 
 log = logging.getLogger(__name__)
@@ -45,6 +52,7 @@ log = logging.getLogger(__name__)
 STREAM_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 MAX_QUERY_CHARS = 2000
+MAX_QUERY_MEDIA_BYTES = 16 << 20
 DEFAULT_TOP_K = 10
 MAX_TOP_K = 1000
 MAX_FRAME_RATE = 30.0
@@ -55,6 +63,7 @@ STATUS = {
     NotFound: grpc.StatusCode.NOT_FOUND,
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    TooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     NotReady: grpc.StatusCode.UNAVAILABLE,
     StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
 }
@@ -123,17 +132,49 @@ async def chunks(requests: AsyncIterator[vigil_pb2.IngestRequest], max_bytes: in
         if request.WhichOneof("request") != "chunk":
             raise InvalidRequest("only the first IngestRequest may carry a config; later ones must carry a chunk")
         if len(request.chunk.data) > max_bytes:
-            raise InvalidRequest(
+            raise TooLarge(
                 f"chunk {request.chunk.sequence} has {len(request.chunk.data)} bytes; the limit is {max_bytes}"
             )
         yield Chunk(request.chunk.sequence, request.chunk.data)
 
 
-def text_query(msg: vigil_pb2.SearchRequest) -> TextQuery:
-    if msg.WhichOneof("query") != "text" or not msg.text.strip():
-        raise InvalidRequest("SearchRequest.text must be a non-empty query")
-    if len(msg.text) > MAX_QUERY_CHARS:
-        raise InvalidRequest(f"SearchRequest.text has {len(msg.text)} characters; the limit is {MAX_QUERY_CHARS}")
+def query_item(msg: vigil_pb2.SearchRequest) -> QueryItem:
+    kind = msg.WhichOneof("query")
+    if kind == "text":
+        if not msg.text.strip():
+            raise InvalidRequest("SearchRequest.text must be a non-empty query")
+        if len(msg.text) > MAX_QUERY_CHARS:
+            raise InvalidRequest(f"SearchRequest.text has {len(msg.text)} characters; the limit is {MAX_QUERY_CHARS}")
+        return TextItem(msg.text)
+    if kind == "segment_id":
+        if not msg.segment_id or len(msg.segment_id) > 64:
+            raise InvalidRequest("SearchRequest.segment_id must be a segment id as returned by Ingest or Search")
+        return SegmentRef(msg.segment_id)
+    if kind == "image":
+        _check_size("image", len(msg.image))
+        return ImageItem(msg.image)
+    if kind in ("audio", "video"):
+        clip = getattr(msg, kind)
+        _check_size(kind, len(clip.data))
+        fmt = clip.format.lower()
+        if fmt not in CONTAINER_FORMATS:
+            raise InvalidRequest(
+                f"{kind}.format {clip.format!r} is not supported for query clips; "
+                f"use one of {', '.join(sorted(CONTAINER_FORMATS))}"
+            )
+        return AudioClip(clip.data, fmt) if kind == "audio" else VideoClip(clip.data, fmt)
+    raise InvalidRequest("SearchRequest needs a query: text, image, audio, video or segment_id")
+
+
+def _check_size(kind: str, size: int) -> None:
+    if size == 0:
+        raise InvalidRequest(f"the {kind} query is empty")
+    if size > MAX_QUERY_MEDIA_BYTES:
+        raise TooLarge(f"the {kind} query has {size} bytes; the limit is {MAX_QUERY_MEDIA_BYTES >> 20} MiB")
+
+
+def search_query(msg: vigil_pb2.SearchRequest) -> SearchQuery:
+    item = query_item(msg)
     top_k = msg.top_k or DEFAULT_TOP_K
     if top_k > MAX_TOP_K:
         raise InvalidRequest(f"top_k must be at most {MAX_TOP_K}")
@@ -151,8 +192,8 @@ def text_query(msg: vigil_pb2.SearchRequest) -> TextQuery:
     for stream_id in msg.stream_ids:
         if not STREAM_ID.match(stream_id):
             raise InvalidRequest(f"stream id {stream_id!r} is not valid")
-    return TextQuery(
-        text=msg.text,
+    return SearchQuery(
+        item=item,
         top_k=top_k,
         filter=SearchFilter(modalities=tuple(modalities), stream_ids=tuple(msg.stream_ids), start=start, end=end),
     )
@@ -170,6 +211,7 @@ def segment_proto(s: Segment) -> vigil_pb2.Segment:
         end=s.end,
         text=s.text,
         language=s.language,
+        translation=s.translation,
     )
 
 
@@ -191,12 +233,13 @@ def event_proto(event: IngestEvent) -> vigil_pb2.IngestEvent:
             speech_segments_indexed=event.speech_segments_indexed,
             wall_seconds=event.wall_seconds,
             spooled=event.spooled,
+            sound_segments_indexed=event.sound_segments_indexed,
         )
     )
 
 
 def match_proto(m: Match) -> vigil_pb2.Match:
-    return vigil_pb2.Match(segment=segment_proto(m.segment), score=m.score)
+    return vigil_pb2.Match(segment=segment_proto(m.segment), score=m.score, cosine=m.cosine)
 
 
 # -- the service ------------------------------------------------------------------------------
@@ -226,7 +269,7 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
         self, request: vigil_pb2.SearchRequest, context: grpc.aio.ServicerContext
     ) -> vigil_pb2.SearchResponse:
         try:
-            matches = await self.state.ready().search(text_query(request))
+            matches = await self.state.ready().search(search_query(request))
         except VigilError as error:
             await context.abort(status_of(error), str(error))
         return vigil_pb2.SearchResponse(matches=[match_proto(m) for m in matches])

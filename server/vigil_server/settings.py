@@ -20,6 +20,8 @@ class Settings:
     milvus_uri: str  # empty: Milvus Lite in data_dir
     milvus_token: str
     space: str  # embedding space, see vigil_models.SPACES
+    clip_model: str  # --space clip-clap: CLIP directory (or cached hub name)
+    clap_model: str  # --space clip-clap: CLAP directory (or cached hub name)
     speech_model: str  # see vigil_models.SPEECH_MODELS
     device: str  # auto, cpu, cuda, cuda:N
     model_cache: Path  # prepared model files (the joined multilingual Whisper)
@@ -52,7 +54,14 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="Milvus server, e.g. http://127.0.0.1:19530; empty: Milvus Lite inside --data-dir",
     )
     p.add_argument("--milvus-token", default=_env(env, "MILVUS_TOKEN", ""), help="user:password or API key")
-    p.add_argument("--space", choices=sorted(SPACES), default=_env(env, "SPACE", DEFAULT_SPACE))
+    p.add_argument(
+        "--space",
+        choices=sorted(SPACES),
+        default=_env(env, "SPACE", DEFAULT_SPACE),
+        help="embedding space: the packaged label-space default, or clip-clap with --clip-model/--clap-model",
+    )
+    p.add_argument("--clip-model", default=_env(env, "CLIP_MODEL", ""), help="CLIP model directory (clip-clap)")
+    p.add_argument("--clap-model", default=_env(env, "CLAP_MODEL", ""), help="CLAP model directory (clip-clap)")
     p.add_argument(
         "--speech-model",
         choices=sorted(SPEECH_MODELS),
@@ -92,6 +101,8 @@ def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | No
         milvus_uri=ns.milvus_uri,
         milvus_token=ns.milvus_token,
         space=ns.space,
+        clip_model=ns.clip_model,
+        clap_model=ns.clap_model,
         speech_model=ns.speech_model,
         device=ns.device,
         model_cache=ns.model_cache,

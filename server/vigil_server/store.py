@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
+import numpy as np
 from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
@@ -25,8 +26,9 @@ from vigil_server.types import Match, Modality, SearchFilter, Segment
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # in the collection name: a new schema never reads an old collection
 MAX_TEXT = 8192  # characters of transcript stored per segment
+FIELDS = ["tenant", "stream_id", "modality", "start", "end", "text", "language", "translation"]
 T = TypeVar("T")
 
 
@@ -63,6 +65,8 @@ def filter_expression(f: SearchFilter) -> str:
         terms.append(f"end > {f.start!r}")
     if f.end is not None:
         terms.append(f"start < {f.end!r}")
+    if f.exclude_ids:
+        terms.append(f"segment_id not in [{', '.join(_quote(i) for i in f.exclude_ids)}]")
     return " and ".join(terms)
 
 
@@ -92,6 +96,7 @@ class SegmentStore:
         schema.add_field("end", DataType.DOUBLE)
         schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT)
         schema.add_field("language", DataType.VARCHAR, max_length=16)
+        schema.add_field("translation", DataType.VARCHAR, max_length=MAX_TEXT)  # English, when text is not
         schema.add_field("created_at", DataType.INT64)  # unix ms, for retention
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
         index = self._client.prepare_index_params()
@@ -124,6 +129,7 @@ class SegmentStore:
                 "end": s.end,
                 "text": s.text[:MAX_TEXT],
                 "language": s.language,
+                "translation": s.translation[:MAX_TEXT],
                 "created_at": now,
                 "vector": vector,
             }
@@ -132,14 +138,13 @@ class SegmentStore:
         self._call(lambda: self._client.insert(self.collection, data, timeout=self.settings.timeout_s))
 
     def search(self, vector: list[float], f: SearchFilter, top_k: int) -> list[Match]:
-        fields = ["tenant", "stream_id", "modality", "start", "end", "text", "language"]
         hits = self._call(
             lambda: self._client.search(
                 self.collection,
                 data=[vector],
                 limit=top_k,
                 filter=filter_expression(f),
-                output_fields=fields,
+                output_fields=FIELDS,
                 timeout=self.settings.timeout_s,
                 # A segment is announced only after its insert returned: it must be visible to the
                 # next search. "Session" waits for this client's own writes only (Strong would wait
@@ -147,7 +152,38 @@ class SegmentStore:
                 consistency_level="Session",
             )
         )
-        return [_match(hit) for hit in hits[0]]
+        return [
+            Match(_segment(hit["entity"], hit.get("segment_id", hit.get("id"))), float(hit["distance"]))
+            for hit in hits[0]
+        ]
+
+    def get(self, segment_id: str, tenant: str) -> tuple[Segment, np.ndarray] | None:
+        """A stored segment and its vector, or None."""
+        rows = self._call(
+            lambda: self._client.query(
+                self.collection,
+                filter=f"segment_id == {_quote(segment_id)} and tenant == {_quote(tenant)}",
+                output_fields=[*FIELDS, "vector"],
+                timeout=self.settings.timeout_s,
+                consistency_level="Session",
+            )
+        )
+        if not rows:
+            return None
+        return _segment(rows[0], segment_id), np.asarray(rows[0]["vector"], dtype=np.float32)
+
+    def sample_vectors(self, modality: Modality, limit: int) -> np.ndarray:
+        """Up to `limit` stored vectors of one modality (to rebuild calibration statistics)."""
+        rows = self._call(
+            lambda: self._client.query(
+                self.collection,
+                filter=f"modality == {_quote(modality.value)}",
+                output_fields=["vector"],
+                limit=limit,
+                timeout=self.settings.timeout_s,
+            )
+        )
+        return np.asarray([r["vector"] for r in rows], dtype=np.float32).reshape(-1, self.dim)
 
     def count(self) -> int:
         stats = self._call(lambda: self._client.get_collection_stats(self.collection))
@@ -157,19 +193,18 @@ class SegmentStore:
         self._client.close()
 
 
-def _match(hit: dict) -> Match:  # type: ignore[type-arg]
-    e = hit["entity"]
-    segment = Segment(
-        segment_id=str(hit.get("segment_id", hit.get("id"))),
+def _segment(e: dict[str, Any], segment_id: object) -> Segment:
+    return Segment(
+        segment_id=str(segment_id),
         stream_id=e["stream_id"],
         modality=Modality(e["modality"]),
         start=float(e["start"]),
         end=float(e["end"]),
         text=e["text"],
         language=e["language"],
+        translation=e["translation"],
         tenant=e["tenant"],
     )
-    return Match(segment, float(hit["distance"]))
 
 
 def _retriable(exc: MilvusException | grpc.RpcError) -> bool:

@@ -41,8 +41,9 @@ class Segment:
     modality: Modality
     start: float
     end: float
-    text: str = ""
+    text: str = ""  # transcript (speech) or caption (sound)
     language: str = ""
+    translation: str = ""  # English text that was embedded, when `text` is in another language
     tenant: str = DEFAULT_TENANT
 
 
@@ -67,6 +68,7 @@ class IngestSummary:
     speech_segments_indexed: int
     wall_seconds: float
     spooled: bool
+    sound_segments_indexed: int
 
 
 IngestEvent = ChunkAcked | SegmentStored | IngestSummary
@@ -79,11 +81,43 @@ class SearchFilter:
     stream_ids: tuple[str, ...] = ()  # empty: all
     start: float | None = None  # segments ending after this
     end: float | None = None  # segments starting before this
+    exclude_ids: tuple[str, ...] = ()  # never these segments
 
 
 @dataclass(frozen=True)
-class TextQuery:
+class TextItem:
     text: str
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    data: bytes  # an encoded image: JPEG, PNG, ...
+
+
+@dataclass(frozen=True)
+class AudioClip:
+    data: bytes
+    format: str  # as StreamConfig.format
+
+
+@dataclass(frozen=True)
+class VideoClip:
+    data: bytes
+    format: str
+
+
+@dataclass(frozen=True)
+class SegmentRef:
+    segment_id: str
+
+
+# What a search (or, later, a standing query) looks for.
+QueryItem = TextItem | ImageItem | AudioClip | VideoClip | SegmentRef
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    item: QueryItem
     top_k: int
     filter: SearchFilter
 
@@ -91,4 +125,5 @@ class TextQuery:
 @dataclass(frozen=True)
 class Match:
     segment: Segment
-    score: float
+    cosine: float  # raw similarity in the shared space
+    score: float = 0.0  # calibrated, comparable across modalities (see calibrate.py)

@@ -21,6 +21,7 @@ from vigil_client.client import (
     DEFAULT_SERVER,
     FORMAT_BY_EXTENSION,
     MODALITIES,
+    MediaBytes,
     SegmentInfo,
     VigilClient,
     VigilError,
@@ -87,12 +88,36 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    examples = {"image": args.image, "audio": args.audio, "video": args.video, "segment_id": args.segment}
+    given = [name for name, value in examples.items() if value is not None]
+    if len(given) + (args.text is not None) != 1:
+        print("vigil: search takes TEXT or one of --image, --audio, --video, --segment", file=sys.stderr)
+        return 2
+    query: dict[str, object] = {}
+    try:
+        if args.text is not None:
+            query["text"] = args.text
+        elif args.image is not None:
+            query["image"] = Path(args.image).read_bytes()
+        elif args.audio is not None:
+            query["audio"] = MediaBytes.from_file(args.audio)
+        elif args.video is not None:
+            query["video"] = MediaBytes.from_file(args.video)
+        else:
+            query["segment_id"] = args.segment
+    except (OSError, ValueError) as exc:
+        print(f"vigil: {exc}", file=sys.stderr)
+        return 2
     try:
         with VigilClient(args.server) as client:
             matches = client.search(
-                args.text, top_k=args.top_k, modalities=args.modality, stream_ids=args.stream,
-                start=args.start, end=args.end,
-            )  # fmt: skip
+                **query,  # type: ignore[arg-type]
+                top_k=args.top_k,
+                modalities=args.modality,
+                stream_ids=args.stream,
+                start=args.start,
+                end=args.end,
+            )
     except VigilError as exc:
         print(f"vigil: search failed: {exc}", file=sys.stderr)
         return 1
@@ -100,7 +125,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(match.as_json()))
         else:
-            print(f"{match.score:6.3f}  {_describe(match.segment)}")
+            print(f"{match.score:6.2f}  {_describe(match.segment)}")
     return 0
 
 
@@ -135,8 +160,12 @@ def parser() -> argparse.ArgumentParser:
     ingest.add_argument("--quiet", action="store_true", help="no progress line")
     ingest.set_defaults(run=cmd_ingest)
 
-    search = sub.add_parser("search", help="search indexed segments by text")
-    search.add_argument("text")
+    search = sub.add_parser("search", help="search indexed segments by text or by example")
+    search.add_argument("text", nargs="?", help="what to look for (or give one of the example options)")
+    search.add_argument("--image", metavar="FILE", help="find what this image shows (JPEG, PNG, ...)")
+    search.add_argument("--audio", metavar="FILE", help="find streams whose speech or sound matches this clip")
+    search.add_argument("--video", metavar="FILE", help="find segments about what this clip shows and says")
+    search.add_argument("--segment", metavar="ID", help="find segments like this indexed segment")
     search.add_argument("--top-k", type=int, default=10)
     search.add_argument("--modality", action="append", default=[], choices=sorted(MODALITIES))
     search.add_argument("--stream", action="append", default=[], help="only this stream (repeatable)")

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 import grpc
@@ -65,17 +66,34 @@ class SegmentInfo:
     end: float
     text: str
     language: str
+    translation: str = ""
 
     @classmethod
     def from_proto(cls, s: vigil_pb2.Segment) -> SegmentInfo:
-        return cls(s.segment_id, s.stream_id, MODALITY_NAMES.get(s.modality, "unspecified"), s.start, s.end, s.text,
-                   s.language)  # fmt: skip
+        modality = MODALITY_NAMES.get(s.modality, "unspecified")
+        return cls(s.segment_id, s.stream_id, modality, s.start, s.end, s.text, s.language, s.translation)
+
+
+@dataclass(frozen=True)
+class MediaBytes:
+    """A clip given as a query: its bytes and its format ("mpegts", "wav", ...)."""
+
+    data: bytes
+    format: str
+
+    @classmethod
+    def from_file(cls, path: str) -> MediaBytes:
+        fmt = FORMAT_BY_EXTENSION.get(Path(path).suffix.lower())
+        if fmt is None:
+            raise ValueError(f"cannot tell the format of {path} from its extension")
+        return cls(Path(path).read_bytes(), fmt)
 
 
 @dataclass(frozen=True)
 class SearchMatch:
     segment: SegmentInfo
-    score: float
+    score: float  # calibrated: comparable across modalities
+    cosine: float = 0.0  # raw similarity
 
     def as_json(self) -> dict[str, object]:
         s = self.segment
@@ -87,6 +105,9 @@ class SearchMatch:
             "score": round(self.score, 6),
             "text": s.text,
             "segment_id": s.segment_id,
+            "cosine": round(self.cosine, 6),
+            "language": s.language,
+            "translation": s.translation,
         }
 
 
@@ -189,22 +210,41 @@ class VigilClient:
 
     def search(
         self,
-        text: str,
+        text: str | None = None,
         *,
+        image: bytes | None = None,
+        audio: MediaBytes | None = None,
+        video: MediaBytes | None = None,
+        segment_id: str | None = None,
         top_k: int = 10,
         modalities: Sequence[str] = (),
         stream_ids: Sequence[str] = (),
         start: float | None = None,
         end: float | None = None,
     ) -> list[SearchMatch]:
+        """Search by exactly one of: text, image bytes, an audio or video clip, or a segment id."""
+        given = [name for name, value in [("text", text), ("image", image), ("audio", audio), ("video", video),
+                                          ("segment_id", segment_id)] if value is not None]  # fmt: skip
+        if len(given) != 1:
+            raise ValueError(f"search takes exactly one query, got {given or 'none'}")
         request = vigil_pb2.SearchRequest(
-            text=text, top_k=top_k, modalities=[MODALITIES[m] for m in modalities], stream_ids=list(stream_ids)
+            top_k=top_k, modalities=[MODALITIES[m] for m in modalities], stream_ids=list(stream_ids)
         )
+        if text is not None:
+            request.text = text
+        elif image is not None:
+            request.image = image
+        elif audio is not None:
+            request.audio.CopyFrom(vigil_pb2.MediaClip(data=audio.data, format=audio.format))
+        elif video is not None:
+            request.video.CopyFrom(vigil_pb2.MediaClip(data=video.data, format=video.format))
+        else:
+            request.segment_id = str(segment_id)
         if start is not None or end is not None:
             request.time_range.start = start or 0.0
             request.time_range.end = end or 0.0
         try:
-            response = self._stub.Search(request, timeout=self.timeout or 30.0)
+            response = self._stub.Search(request, timeout=self.timeout or 120.0)
         except grpc.RpcError as exc:
             raise VigilError(exc.code(), exc.details() or "") from None
-        return [SearchMatch(SegmentInfo.from_proto(m.segment), m.score) for m in response.matches]
+        return [SearchMatch(SegmentInfo.from_proto(m.segment), m.score, m.cosine) for m in response.matches]

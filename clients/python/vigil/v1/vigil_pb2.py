@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14vigil/v1/vigil.proto\x12\x08vigil.v1\"\xf6\x01\n\x0cStreamConfig\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x13\n\x0bsample_rate\x18\x03 \x01(\r\x12\x10\n\x08\x63hannels\x18\x04 \x01(\r\x12\x12\n\nframe_rate\x18\x05 \x01(\x01\x12\x10\n\x08language\x18\x06 \x01(\t\x12\x32\n\x06labels\x18\x07 \x03(\x0b\x32\".vigil.v1.StreamConfig.LabelsEntry\x12\x13\n\x0btime_offset\x18\x08 \x01(\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\",\n\nMediaChunk\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"k\n\rIngestRequest\x12(\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x16.vigil.v1.StreamConfigH\x00\x12%\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x14.vigil.v1.MediaChunkH\x00\x42\t\n\x07request\"\x92\x01\n\x0bIngestEvent\x12!\n\x03\x61\x63k\x18\x01 \x01(\x0b\x32\x12.vigil.v1.ChunkAckH\x00\x12+\n\x07segment\x18\x02 \x01(\x0b\x32\x18.vigil.v1.SegmentIndexedH\x00\x12*\n\x07summary\x18\x03 \x01(\x0b\x32\x17.vigil.v1.IngestSummaryH\x00\x42\x07\n\x05\x65vent\"4\n\x08\x43hunkAck\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x16\n\x0e\x62ytes_received\x18\x02 \x01(\x04\"\x92\x01\n\x07Segment\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12$\n\x08modality\x18\x03 \x01(\x0e\x32\x12.vigil.v1.Modality\x12\r\n\x05start\x18\x04 \x01(\x01\x12\x0b\n\x03\x65nd\x18\x05 \x01(\x01\x12\x0c\n\x04text\x18\x06 \x01(\t\x12\x10\n\x08language\x18\x07 \x01(\t\"4\n\x0eSegmentIndexed\x12\"\n\x07segment\x18\x01 \x01(\x0b\x32\x11.vigil.v1.Segment\"\xca\x01\n\rIngestSummary\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63hunks_received\x18\x02 \x01(\x04\x12\x16\n\x0e\x62ytes_received\x18\x03 \x01(\x04\x12\x15\n\rmedia_seconds\x18\x04 \x01(\x01\x12\x16\n\x0e\x66rames_indexed\x18\x05 \x01(\r\x12\x1f\n\x17speech_segments_indexed\x18\x06 \x01(\r\x12\x14\n\x0cwall_seconds\x18\x07 \x01(\x01\x12\x0f\n\x07spooled\x18\x08 \x01(\x08\"\x9c\x01\n\rSearchRequest\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12\r\n\x05top_k\x18\n \x01(\r\x12&\n\nmodalities\x18\x0b \x03(\x0e\x32\x12.vigil.v1.Modality\x12\x12\n\nstream_ids\x18\x0c \x03(\t\x12\'\n\ntime_range\x18\r \x01(\x0b\x32\x13.vigil.v1.TimeRangeB\x07\n\x05query\"\'\n\tTimeRange\x12\r\n\x05start\x18\x01 \x01(\x01\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x01\"2\n\x0eSearchResponse\x12 \n\x07matches\x18\x01 \x03(\x0b\x32\x0f.vigil.v1.Match\":\n\x05Match\x12\"\n\x07segment\x18\x01 \x01(\x0b\x32\x11.vigil.v1.Segment\x12\r\n\x05score\x18\x02 \x01(\x02*a\n\x08Modality\x12\x18\n\x14MODALITY_UNSPECIFIED\x10\x00\x12\x12\n\x0eMODALITY_FRAME\x10\x01\x12\x13\n\x0fMODALITY_SPEECH\x10\x02\x12\x12\n\x0eMODALITY_SOUND\x10\x03\x32\x82\x01\n\x05Vigil\x12<\n\x06Ingest\x12\x17.vigil.v1.IngestRequest\x1a\x15.vigil.v1.IngestEvent(\x01\x30\x01\x12;\n\x06Search\x12\x17.vigil.v1.SearchRequest\x1a\x18.vigil.v1.SearchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14vigil/v1/vigil.proto\x12\x08vigil.v1\"\xf6\x01\n\x0cStreamConfig\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x13\n\x0bsample_rate\x18\x03 \x01(\r\x12\x10\n\x08\x63hannels\x18\x04 \x01(\r\x12\x12\n\nframe_rate\x18\x05 \x01(\x01\x12\x10\n\x08language\x18\x06 \x01(\t\x12\x32\n\x06labels\x18\x07 \x03(\x0b\x32\".vigil.v1.StreamConfig.LabelsEntry\x12\x13\n\x0btime_offset\x18\x08 \x01(\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\",\n\nMediaChunk\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"k\n\rIngestRequest\x12(\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x16.vigil.v1.StreamConfigH\x00\x12%\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x14.vigil.v1.MediaChunkH\x00\x42\t\n\x07request\"\x92\x01\n\x0bIngestEvent\x12!\n\x03\x61\x63k\x18\x01 \x01(\x0b\x32\x12.vigil.v1.ChunkAckH\x00\x12+\n\x07segment\x18\x02 \x01(\x0b\x32\x18.vigil.v1.SegmentIndexedH\x00\x12*\n\x07summary\x18\x03 \x01(\x0b\x32\x17.vigil.v1.IngestSummaryH\x00\x42\x07\n\x05\x65vent\"4\n\x08\x43hunkAck\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x16\n\x0e\x62ytes_received\x18\x02 \x01(\x04\"\xa7\x01\n\x07Segment\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12$\n\x08modality\x18\x03 \x01(\x0e\x32\x12.vigil.v1.Modality\x12\r\n\x05start\x18\x04 \x01(\x01\x12\x0b\n\x03\x65nd\x18\x05 \x01(\x01\x12\x0c\n\x04text\x18\x06 \x01(\t\x12\x10\n\x08language\x18\x07 \x01(\t\x12\x13\n\x0btranslation\x18\x08 \x01(\t\"4\n\x0eSegmentIndexed\x12\"\n\x07segment\x18\x01 \x01(\x0b\x32\x11.vigil.v1.Segment\"\xea\x01\n\rIngestSummary\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63hunks_received\x18\x02 \x01(\x04\x12\x16\n\x0e\x62ytes_received\x18\x03 \x01(\x04\x12\x15\n\rmedia_seconds\x18\x04 \x01(\x01\x12\x16\n\x0e\x66rames_indexed\x18\x05 \x01(\r\x12\x1f\n\x17speech_segments_indexed\x18\x06 \x01(\r\x12\x14\n\x0cwall_seconds\x18\x07 \x01(\x01\x12\x0f\n\x07spooled\x18\x08 \x01(\x08\x12\x1e\n\x16sound_segments_indexed\x18\t \x01(\r\"\x8f\x02\n\rSearchRequest\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12\x0f\n\x05image\x18\x02 \x01(\x0cH\x00\x12$\n\x05\x61udio\x18\x03 \x01(\x0b\x32\x13.vigil.v1.MediaClipH\x00\x12$\n\x05video\x18\x04 \x01(\x0b\x32\x13.vigil.v1.MediaClipH\x00\x12\x14\n\nsegment_id\x18\x05 \x01(\tH\x00\x12\r\n\x05top_k\x18\n \x01(\r\x12&\n\nmodalities\x18\x0b \x03(\x0e\x32\x12.vigil.v1.Modality\x12\x12\n\nstream_ids\x18\x0c \x03(\t\x12\'\n\ntime_range\x18\r \x01(\x0b\x32\x13.vigil.v1.TimeRangeB\x07\n\x05query\")\n\tMediaClip\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"\'\n\tTimeRange\x12\r\n\x05start\x18\x01 \x01(\x01\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x01\"2\n\x0eSearchResponse\x12 \n\x07matches\x18\x01 \x03(\x0b\x32\x0f.vigil.v1.Match\"J\n\x05Match\x12\"\n\x07segment\x18\x01 \x01(\x0b\x32\x11.vigil.v1.Segment\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x0e\n\x06\x63osine\x18\x03 \x01(\x02*a\n\x08Modality\x12\x18\n\x14MODALITY_UNSPECIFIED\x10\x00\x12\x12\n\x0eMODALITY_FRAME\x10\x01\x12\x13\n\x0fMODALITY_SPEECH\x10\x02\x12\x12\n\x0eMODALITY_SOUND\x10\x03\x32\x82\x01\n\x05Vigil\x12<\n\x06Ingest\x12\x17.vigil.v1.IngestRequest\x1a\x15.vigil.v1.IngestEvent(\x01\x30\x01\x12;\n\x06Search\x12\x17.vigil.v1.SearchRequest\x1a\x18.vigil.v1.SearchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,8 +33,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_STREAMCONFIG_LABELSENTRY']._loaded_options = None
   _globals['_STREAMCONFIG_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_MODALITY']._serialized_start=1361
-  _globals['_MODALITY']._serialized_end=1458
+  _globals['_MODALITY']._serialized_start=1588
+  _globals['_MODALITY']._serialized_end=1685
   _globals['_STREAMCONFIG']._serialized_start=35
   _globals['_STREAMCONFIG']._serialized_end=281
   _globals['_STREAMCONFIG_LABELSENTRY']._serialized_start=236
@@ -48,19 +48,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHUNKACK']._serialized_start=587
   _globals['_CHUNKACK']._serialized_end=639
   _globals['_SEGMENT']._serialized_start=642
-  _globals['_SEGMENT']._serialized_end=788
-  _globals['_SEGMENTINDEXED']._serialized_start=790
-  _globals['_SEGMENTINDEXED']._serialized_end=842
-  _globals['_INGESTSUMMARY']._serialized_start=845
-  _globals['_INGESTSUMMARY']._serialized_end=1047
-  _globals['_SEARCHREQUEST']._serialized_start=1050
-  _globals['_SEARCHREQUEST']._serialized_end=1206
-  _globals['_TIMERANGE']._serialized_start=1208
-  _globals['_TIMERANGE']._serialized_end=1247
-  _globals['_SEARCHRESPONSE']._serialized_start=1249
-  _globals['_SEARCHRESPONSE']._serialized_end=1299
-  _globals['_MATCH']._serialized_start=1301
-  _globals['_MATCH']._serialized_end=1359
-  _globals['_VIGIL']._serialized_start=1461
-  _globals['_VIGIL']._serialized_end=1591
+  _globals['_SEGMENT']._serialized_end=809
+  _globals['_SEGMENTINDEXED']._serialized_start=811
+  _globals['_SEGMENTINDEXED']._serialized_end=863
+  _globals['_INGESTSUMMARY']._serialized_start=866
+  _globals['_INGESTSUMMARY']._serialized_end=1100
+  _globals['_SEARCHREQUEST']._serialized_start=1103
+  _globals['_SEARCHREQUEST']._serialized_end=1374
+  _globals['_MEDIACLIP']._serialized_start=1376
+  _globals['_MEDIACLIP']._serialized_end=1417
+  _globals['_TIMERANGE']._serialized_start=1419
+  _globals['_TIMERANGE']._serialized_end=1458
+  _globals['_SEARCHRESPONSE']._serialized_start=1460
+  _globals['_SEARCHRESPONSE']._serialized_end=1510
+  _globals['_MATCH']._serialized_start=1512
+  _globals['_MATCH']._serialized_end=1586
+  _globals['_VIGIL']._serialized_start=1688
+  _globals['_VIGIL']._serialized_end=1818
 # @@protoc_insertion_point(module_scope)

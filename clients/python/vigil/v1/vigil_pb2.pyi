@@ -80,7 +80,7 @@ class ChunkAck(_message.Message):
     def __init__(self, sequence: _Optional[int] = ..., bytes_received: _Optional[int] = ...) -> None: ...
 
 class Segment(_message.Message):
-    __slots__ = ("segment_id", "stream_id", "modality", "start", "end", "text", "language")
+    __slots__ = ("segment_id", "stream_id", "modality", "start", "end", "text", "language", "translation")
     SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     MODALITY_FIELD_NUMBER: _ClassVar[int]
@@ -88,6 +88,7 @@ class Segment(_message.Message):
     END_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    TRANSLATION_FIELD_NUMBER: _ClassVar[int]
     segment_id: str
     stream_id: str
     modality: Modality
@@ -95,7 +96,8 @@ class Segment(_message.Message):
     end: float
     text: str
     language: str
-    def __init__(self, segment_id: _Optional[str] = ..., stream_id: _Optional[str] = ..., modality: _Optional[_Union[Modality, str]] = ..., start: _Optional[float] = ..., end: _Optional[float] = ..., text: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
+    translation: str
+    def __init__(self, segment_id: _Optional[str] = ..., stream_id: _Optional[str] = ..., modality: _Optional[_Union[Modality, str]] = ..., start: _Optional[float] = ..., end: _Optional[float] = ..., text: _Optional[str] = ..., language: _Optional[str] = ..., translation: _Optional[str] = ...) -> None: ...
 
 class SegmentIndexed(_message.Message):
     __slots__ = ("segment",)
@@ -104,7 +106,7 @@ class SegmentIndexed(_message.Message):
     def __init__(self, segment: _Optional[_Union[Segment, _Mapping]] = ...) -> None: ...
 
 class IngestSummary(_message.Message):
-    __slots__ = ("stream_id", "chunks_received", "bytes_received", "media_seconds", "frames_indexed", "speech_segments_indexed", "wall_seconds", "spooled")
+    __slots__ = ("stream_id", "chunks_received", "bytes_received", "media_seconds", "frames_indexed", "speech_segments_indexed", "wall_seconds", "spooled", "sound_segments_indexed")
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     CHUNKS_RECEIVED_FIELD_NUMBER: _ClassVar[int]
     BYTES_RECEIVED_FIELD_NUMBER: _ClassVar[int]
@@ -113,6 +115,7 @@ class IngestSummary(_message.Message):
     SPEECH_SEGMENTS_INDEXED_FIELD_NUMBER: _ClassVar[int]
     WALL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     SPOOLED_FIELD_NUMBER: _ClassVar[int]
+    SOUND_SEGMENTS_INDEXED_FIELD_NUMBER: _ClassVar[int]
     stream_id: str
     chunks_received: int
     bytes_received: int
@@ -121,21 +124,38 @@ class IngestSummary(_message.Message):
     speech_segments_indexed: int
     wall_seconds: float
     spooled: bool
-    def __init__(self, stream_id: _Optional[str] = ..., chunks_received: _Optional[int] = ..., bytes_received: _Optional[int] = ..., media_seconds: _Optional[float] = ..., frames_indexed: _Optional[int] = ..., speech_segments_indexed: _Optional[int] = ..., wall_seconds: _Optional[float] = ..., spooled: _Optional[bool] = ...) -> None: ...
+    sound_segments_indexed: int
+    def __init__(self, stream_id: _Optional[str] = ..., chunks_received: _Optional[int] = ..., bytes_received: _Optional[int] = ..., media_seconds: _Optional[float] = ..., frames_indexed: _Optional[int] = ..., speech_segments_indexed: _Optional[int] = ..., wall_seconds: _Optional[float] = ..., spooled: _Optional[bool] = ..., sound_segments_indexed: _Optional[int] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("text", "top_k", "modalities", "stream_ids", "time_range")
+    __slots__ = ("text", "image", "audio", "video", "segment_id", "top_k", "modalities", "stream_ids", "time_range")
     TEXT_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     MODALITIES_FIELD_NUMBER: _ClassVar[int]
     STREAM_IDS_FIELD_NUMBER: _ClassVar[int]
     TIME_RANGE_FIELD_NUMBER: _ClassVar[int]
     text: str
+    image: bytes
+    audio: MediaClip
+    video: MediaClip
+    segment_id: str
     top_k: int
     modalities: _containers.RepeatedScalarFieldContainer[Modality]
     stream_ids: _containers.RepeatedScalarFieldContainer[str]
     time_range: TimeRange
-    def __init__(self, text: _Optional[str] = ..., top_k: _Optional[int] = ..., modalities: _Optional[_Iterable[_Union[Modality, str]]] = ..., stream_ids: _Optional[_Iterable[str]] = ..., time_range: _Optional[_Union[TimeRange, _Mapping]] = ...) -> None: ...
+    def __init__(self, text: _Optional[str] = ..., image: _Optional[bytes] = ..., audio: _Optional[_Union[MediaClip, _Mapping]] = ..., video: _Optional[_Union[MediaClip, _Mapping]] = ..., segment_id: _Optional[str] = ..., top_k: _Optional[int] = ..., modalities: _Optional[_Iterable[_Union[Modality, str]]] = ..., stream_ids: _Optional[_Iterable[str]] = ..., time_range: _Optional[_Union[TimeRange, _Mapping]] = ...) -> None: ...
+
+class MediaClip(_message.Message):
+    __slots__ = ("data", "format")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    format: str
+    def __init__(self, data: _Optional[bytes] = ..., format: _Optional[str] = ...) -> None: ...
 
 class TimeRange(_message.Message):
     __slots__ = ("start", "end")
@@ -152,9 +172,11 @@ class SearchResponse(_message.Message):
     def __init__(self, matches: _Optional[_Iterable[_Union[Match, _Mapping]]] = ...) -> None: ...
 
 class Match(_message.Message):
-    __slots__ = ("segment", "score")
+    __slots__ = ("segment", "score", "cosine")
     SEGMENT_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
+    COSINE_FIELD_NUMBER: _ClassVar[int]
     segment: Segment
     score: float
-    def __init__(self, segment: _Optional[_Union[Segment, _Mapping]] = ..., score: _Optional[float] = ...) -> None: ...
+    cosine: float
+    def __init__(self, segment: _Optional[_Union[Segment, _Mapping]] = ..., score: _Optional[float] = ..., cosine: _Optional[float] = ...) -> None: ...
