@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from vigil_client import MediaBytes, VigilClient, read_chunks
 
 from scripts.sample_media import run_ffmpeg, soundtrack_video
 from tests.server_process import ServerProcess
 from tests.test_clip_clap import _save_clap, _save_clip
+from vigil_client import MediaBytes, VigilClient, read_chunks
 
 MUSIC = Path("/usr/share/asterisk/moh/macroform-cold_day.wav")
 
