@@ -22,6 +22,8 @@ ENV = {
     "VIGIL_CPU_THREADS": "2",
     "VIGIL_GRACE": "3",
     "VIGIL_LOG_LEVEL": "debug",
+    "VIGIL_CLIP_MODEL": "/models/clip",
+    "VIGIL_CLAP_MODEL": "/models/clap",
 }
 
 
@@ -33,6 +35,8 @@ def test_defaults_without_flags_or_environment() -> None:
         milvus_uri="",
         milvus_token="",
         space="label-minilm-lite0",
+        clip_model="",
+        clap_model="",
         speech_model="tiny.en",
         device="auto",
         model_cache=Path("/xdg/vigil"),
@@ -53,6 +57,8 @@ def test_environment_sets_every_default() -> None:
         milvus_uri="http://milvus:19530",
         milvus_token="root:Milvus",
         space="label-minilm-lite0",
+        clip_model="/models/clip",
+        clap_model="/models/clap",
         speech_model="base",
         device="cpu",
         model_cache=Path("/var/cache/vigil"),

@@ -67,8 +67,8 @@ def search(store: SegmentStore, **filters: object) -> set[str]:
 def test_rows_come_back_whole_and_ranked(store: SegmentStore) -> None:
     matches = store.search(unit(1.0, 0.0, 0.1), SearchFilter(), top_k=3)
     assert matches[0].segment == ROWS[3][0]  # every field survives the round trip
-    assert matches[0].score == pytest.approx(1.0, abs=1e-4)
-    assert [m.score for m in matches] == sorted((m.score for m in matches), reverse=True)
+    assert matches[0].cosine == pytest.approx(1.0, abs=1e-4)
+    assert [m.cosine for m in matches] == sorted((m.cosine for m in matches), reverse=True)
     assert len(matches) == 3
 
 
@@ -163,8 +163,8 @@ def test_spaces_and_dims_get_their_own_collections(tmp_path: Path) -> None:
 
 
 def test_collection_name_is_safe_and_carries_space_and_dim() -> None:
-    assert collection_name("label-minilm-lite0", 384) == "vigil_v1_segments_label_minilm_lite0_384"
-    assert collection_name("clip/ViT-B.32", 512) == "vigil_v1_segments_clip_ViT_B_32_512"
+    assert collection_name("label-minilm-lite0", 384) == "vigil_v2_segments_label_minilm_lite0_384"
+    assert collection_name("clip/ViT-B.32", 512) == "vigil_v2_segments_clip_ViT_B_32_512"
 
 
 def test_an_unreachable_server_is_store_unavailable() -> None:
