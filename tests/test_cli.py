@@ -47,3 +47,29 @@ def test_errors_are_reported_with_exit_status(server: ServerProcess, tmp_path) -
     assert b"INVALID_ARGUMENT" in failed.stderr
     unknown = vigil(server, "ingest", str(tmp_path / "x.unknownext"))
     assert unknown.returncode == 2 and b"--format" in unknown.stderr
+
+
+def test_search_by_example_from_the_cli(server: ServerProcess, media: Media, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    from scripts.sample_media import skimage_photo
+
+    assert vigil(server, "ingest", str(media.slideshow("mpegts")), "--stream", "cli-examples").returncode == 0
+    photo = tmp_path / "cat.jpg"
+    Image.fromarray(skimage_photo("chelsea")).save(photo, quality=80)
+    found = vigil(server, "search", "--image", str(photo), "--stream", "cli-examples", "--modality", "frame", "--json")
+    assert found.returncode == 0, found.stderr
+    top = json.loads(found.stdout.decode().splitlines()[0])
+    assert top["modality"] == "frame" and top["start"] < 3.0 and "cosine" in top
+
+    like = vigil(server, "search", "--segment", top["segment_id"], "--stream", "cli-examples", "--top-k", "1", "--json")
+    assert like.returncode == 0, like.stderr
+    assert json.loads(like.stdout)["segment_id"] != top["segment_id"]
+
+    clip = vigil(server, "search", "--video", str(media.slideshow("mpegts")), "--stream", "cli-examples", "--json")
+    assert clip.returncode == 0 and clip.stdout, clip.stderr
+
+    both = vigil(server, "search", "cat", "--image", str(photo))
+    assert both.returncode == 2 and b"one of" in both.stderr
+    missing = vigil(server, "search", "--segment", "0" * 32)
+    assert missing.returncode == 1 and b"NOT_FOUND" in missing.stderr
