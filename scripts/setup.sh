@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 missing=()
 # asterisk-*: real music and French/English voices (with transcripts) for the tests and benchmarks.
 for pkg in ffmpeg espeak-ng asterisk-moh-opsound-wav asterisk-core-sounds-fr-wav asterisk-core-sounds-en-wav \
-    asterisk-core-sounds-en libchromaprint-tools; do
+    asterisk-core-sounds-en libchromaprint-tools \
+    gcompris-qt-data plasma-workspace-wallpapers lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 mate-backgrounds \
+    palapeli-data; do  # real photos of bench/photos (labelled evaluation set)
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if ((${#missing[@]})); then

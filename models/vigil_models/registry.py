@@ -15,6 +15,7 @@ from typing import Protocol, cast
 import numpy as np
 import torch
 
+from vigil_models.class_texts import embed_class_texts, imagenet_class_texts
 from vigil_models.efficientnet_lite import load_lite0
 from vigil_models.image import LabelSpaceImageEncoder, LabelSpaceOptions
 from vigil_models.sound import SoundTagger
@@ -180,7 +181,7 @@ def load_models(
         if text.dim != spec.dim:
             raise ModelUnavailableError(f"text model gives {text.dim}-d vectors, space {space} expects {spec.dim}")
         classifier = load_lite0(str(classifier_weights(spec.image_classifier)), device)
-        class_vectors = text.embed(imagenet_class_names())
+        class_vectors = embed_class_texts(text.embed, imagenet_class_texts())  # name + description per class
         image = LabelSpaceImageEncoder(classifier, class_vectors, device, spec.label_space)
     speech_spec = SPEECH_MODELS.get(speech)
     model_dir = speech_model_dir(speech, cache_dir)  # raises for an unknown name

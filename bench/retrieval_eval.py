@@ -1,0 +1,219 @@
+"""Retrieval evaluation through a real server: recall@1, recall@5 and MRR per direction.
+
+Corpus, all from packaged real media (nothing downloaded):
+- `photos`: the labelled photos of bench/photos (one per second of video, 1 fps sampling);
+- `narration`: espeak-ng saying "Here is <caption>." for the first --narrated photos;
+- `prompts`: Debian's asterisk-core-sounds-en-wav recordings (real voice), with their transcripts;
+- `music-N`: the first 30 s of each track of asterisk-moh-opsound-wav, over a test pattern.
+
+Directions (query -> what counts as the right answer):
+- text->frame: a photo's caption -> that photo's frame;
+- image->frame: a resized (50 %), cropped (5 %), JPEG-re-encoded copy of the photo -> its frame;
+- text->speech: a prompt's transcript -> the speech segment of that prompt;
+- text->sound: "music"-like and "singing"-like queries -> a sound segment with that caption;
+- audio->stream: a 6 s clip of a music track or a whole prompt -> any segment of its stream;
+- video->speech: a 2 s video of a narrated photo -> the narration sentence about it.
+
+    .venv/bin/python bench/retrieval_eval.py [--photos 120] [--prompts 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.photos.dataset import load_photos, read_labels  # noqa: E402
+from scripts.sample_media import (  # noqa: E402
+    Utterance,
+    audio_sequence,
+    pattern_video,
+    photo_video,
+    run_ffmpeg,
+    soundtrack_video,
+    speech_seconds,
+)
+from tests.server_process import ServerProcess  # noqa: E402
+from vigil_client import MediaBytes, SearchMatch, SegmentInfo, VigilClient, VigilError, read_chunks  # noqa: E402
+
+PROMPTS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
+TRANSCRIPTS = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
+MOH = Path("/usr/share/asterisk/moh")
+SOUND_QUERIES = {
+    "music": ["music", "a song", "instrumental music", "a melody"],
+    "singing": ["singing", "a person singing"],
+}
+Check = Callable[[SegmentInfo], bool]
+
+
+def slideshow(photos: list[np.ndarray], out: Path) -> Path:
+    """One photo per second, letterboxed to 640x360, as MPEG-TS (frame i shows photo i)."""
+    cmd = [
+        "ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "640x360", "-r", "1",
+        "-i", "-", "-vf", "fps=25", "-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-f", "mpegts", str(out),
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    for photo in photos:
+        image = Image.fromarray(photo)
+        image.thumbnail((640, 360))
+        canvas = Image.new("RGB", (640, 360))
+        canvas.paste(image, ((640 - image.width) // 2, (360 - image.height) // 2))
+        proc.stdin.write(canvas.tobytes())
+    proc.stdin.close()
+    if proc.wait() != 0:
+        raise RuntimeError("ffmpeg failed to build the slideshow")
+    return out
+
+
+def example_jpeg(photo: np.ndarray) -> bytes:
+    h, w = photo.shape[:2]
+    crop = photo[int(h * 0.05) : int(h * 0.95), int(w * 0.05) : int(w * 0.95)]
+    out = io.BytesIO()
+    Image.fromarray(crop).resize((max(1, w // 2), max(1, h // 2))).save(out, format="JPEG", quality=80)
+    return out.getvalue()
+
+
+def read_transcripts(limit: int) -> list[tuple[Path, str]]:
+    """Prompts with a transcript of 6+ words, in file order."""
+    chosen = []
+    with gzip.open(TRANSCRIPTS, "rt", encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            name, _, text = line.partition(":")
+            wav = PROMPTS / f"{name.strip()}.wav"
+            if text and len(text.split()) >= 6 and "[" not in text and wav.exists():
+                chosen.append((wav, text.strip()))
+            if len(chosen) == limit:
+                break
+    return chosen
+
+
+def ingest(client: VigilClient, path: Path, stream_id: str, fmt: str) -> None:
+    with open(path, "rb") as f:
+        for _ in client.ingest(read_chunks(f, 64 << 10), stream_id, fmt):
+            pass
+
+
+def search_or_miss(client: VigilClient, **query: object) -> list[SearchMatch]:
+    """A query the server refuses (e.g. a clip with nothing it can embed) counts as a miss."""
+    try:
+        return client.search(**query)  # type: ignore[arg-type]
+    except VigilError as exc:
+        print(f"  refused, counted as a miss: {exc}", file=sys.stderr)
+        return []
+
+
+def rank(matches: list[SearchMatch], check: Check) -> int | None:
+    return next((i + 1 for i, m in enumerate(matches) if check(m.segment)), None)
+
+
+def summarise(ranks: list[int | None]) -> dict[str, float]:
+    n = len(ranks)
+    return {
+        "queries": n,
+        "R@1": sum(1 for r in ranks if r == 1) / n,
+        "R@5": sum(1 for r in ranks if r is not None and r <= 5) / n,
+        "MRR": sum(1 / r for r in ranks if r is not None) / n,
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--photos", type=int, default=120, help="labelled photos in the slideshow")
+    p.add_argument("--narrated", type=int, default=20, help="photos that also get a spoken sentence")
+    p.add_argument("--prompts", type=int, default=40, help="English prompt recordings")
+    p.add_argument("--server-arg", action="append", default=[], help="extra vigil-server argument")
+    ns = p.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="vigil-eval-"))
+    photo_set = load_photos(read_labels()[: ns.photos])
+    images = photo_set.images
+    captions = [photo.caption for photo in photo_set.photos]
+    prompts = read_transcripts(ns.prompts)
+    prompt_audio, prompt_starts = audio_sequence(work / "prompts.wav", [wav for wav, _ in prompts], gap=1.5)
+    narrated = list(range(min(ns.narrated, len(captions))))
+    narration = pattern_video(
+        work, 3.0 + 5.0 * len(narrated), [Utterance(f"Here is {captions[i]}.", 1.0 + 5.0 * i) for i in narrated],
+        name="narration",
+    )  # fmt: skip
+    tracks = sorted(MOH.glob("*.wav"))
+    server = ServerProcess(work / "data", work / "models", ns.server_arg).start().wait_serving(600)
+    results: dict[str, dict[str, float]] = {}
+    try:
+        with VigilClient(server.address, timeout=900) as client:
+            ingest(client, slideshow(images, work / "photos.ts"), "photos", "mpegts")
+            ingest(client, narration, "narration", "mpegts")
+            ingest(client, prompt_audio, "prompts", "wav")
+            for i, track in enumerate(tracks):
+                run_ffmpeg(["-t", "30", "-i", str(track), str(work / f"music-{i}.wav")])
+                ingest(client, soundtrack_video(work, 30.0, work / f"music-{i}.wav", name=f"music-{i}"), f"music-{i}",
+                       "mpegts")  # fmt: skip
+
+            def frame_of(i: int) -> Check:
+                return lambda s: s.stream_id == "photos" and s.modality == "frame" and round(s.start) == i
+
+            photos_only = {"modalities": ["frame"], "stream_ids": ["photos"], "top_k": 50}
+            results["text->frame"] = summarise(
+                [rank(client.search(c, **photos_only), frame_of(i)) for i, c in enumerate(captions)]  # type: ignore[arg-type]
+            )
+            results["image->frame"] = summarise(
+                [rank(client.search(image=example_jpeg(im), **photos_only), frame_of(i)) for i, im in enumerate(images)]  # type: ignore[arg-type]
+            )
+            ends = [start + speech_seconds(wav) for start, (wav, _) in zip(prompt_starts, prompts, strict=True)]
+
+            def prompt(i: int) -> Check:
+                return lambda s: s.stream_id == "prompts" and s.start < ends[i] and s.end > prompt_starts[i] - 0.5
+
+            results["text->speech"] = summarise(
+                [
+                    rank(client.search(text, modalities=["speech"], top_k=50), prompt(i))
+                    for i, (_, text) in enumerate(prompts)
+                ]
+            )
+            sound_ranks = []
+            for caption, queries in SOUND_QUERIES.items():
+                for query in queries:
+                    found = client.search(query, modalities=["sound"], top_k=50)
+                    sound_ranks.append(rank(found, lambda s, c=caption: s.text == f"[{c}]"))
+            results["text->sound"] = summarise(sound_ranks)
+            stream_ranks = []
+            for i in range(len(tracks)):
+                clip = work / f"clip-{i}.wav"
+                run_ffmpeg(["-ss", "12", "-t", "6", "-i", str(work / f"music-{i}.wav"), str(clip)])
+                found = search_or_miss(client, audio=MediaBytes(clip.read_bytes(), "wav"), top_k=50)
+                stream_ranks.append(rank(found, lambda s, i=i: s.stream_id == f"music-{i}"))
+            for wav, _ in prompts[:10]:
+                found = search_or_miss(client, audio=MediaBytes(wav.read_bytes(), "wav"), top_k=50)
+                stream_ranks.append(rank(found, lambda s: s.stream_id == "prompts"))
+            results["audio->stream"] = summarise(stream_ranks)
+            video_ranks = []
+            for i in narrated:
+                clip = photo_video(work, [(images[i], 2.0)], name=f"clip-{i}")
+                found = client.search(video=MediaBytes(clip.read_bytes(), "mpegts"), modalities=["speech"],
+                                      stream_ids=["narration"], top_k=50)  # fmt: skip
+                video_ranks.append(rank(found, lambda s, i=i: abs(s.start - (1.0 + 5.0 * i)) < 2.0))
+            results["video->speech"] = summarise(video_ranks)
+    finally:
+        server.stop()
+    print(f"{'direction':15} {'queries':>7} {'R@1':>6} {'R@5':>6} {'MRR':>6}")
+    for direction, r in results.items():
+        print(f"{direction:15} {r['queries']:7.0f} {r['R@1']:6.3f} {r['R@5']:6.3f} {r['MRR']:6.3f}")
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "retrieval_eval.json").write_text(json.dumps({"args": vars(ns), "results": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
