@@ -67,6 +67,18 @@ def speak(text: str, out: Path, voice: str = "en") -> Path:
     return out
 
 
+def load_audio(path: Path, start: float = 0.0, seconds: float = 0.0) -> np.ndarray:
+    """A media file's audio (or `seconds` of it from `start`; 0: to the end) as float32 mono at 16 kHz."""
+    assert path.is_file(), f"{path} is missing: run scripts/setup.sh (it installs the Debian packages tests use)"
+    span = ["-ss", str(start), *(["-t", str(seconds)] if seconds else [])]
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", *span, "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", "16000", "-"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    return np.frombuffer(raw, dtype=np.float32)
+
+
 def speech_seconds(wav: Path) -> float:
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(wav)],

@@ -16,7 +16,7 @@ import pdqhash
 import pytest
 from PIL import Image
 
-from scripts.sample_media import skimage_photo
+from scripts.sample_media import load_audio, skimage_photo
 from vigil_models.hashing import (
     DIHEDRAL_TRANSFORMS,
     FINGERPRINT_MATCH_SCORE,
@@ -289,15 +289,6 @@ def test_list_import_names_the_bad_line(text: str, line: int) -> None:
 # ---------------------------------------------------------------- Chromaprint
 
 
-def decode(path: Path, start: float, seconds: float) -> np.ndarray:
-    assert path.is_file(), f"{path} is missing: run scripts/setup.sh (it installs the Debian packages tests use)"
-    command = ["ffmpeg", "-v", "error", "-ss", str(start), "-t", str(seconds), "-i", str(path)]
-    raw = subprocess.run(
-        [*command, "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "-"], check=True, capture_output=True
-    ).stdout
-    return np.frombuffer(raw, dtype=np.float32)
-
-
 def through_aac_ts(audio: np.ndarray, tmp_path: Path) -> np.ndarray:
     """Encoded as AAC in MPEG-TS at 44.1 kHz (as a live stream carries it), decoded back to 16 kHz mono."""
     pcm, ts = tmp_path / "stream.f32", tmp_path / "stream.ts"
@@ -307,24 +298,19 @@ def through_aac_ts(audio: np.ndarray, tmp_path: Path) -> np.ndarray:
         ["ffmpeg", "-v", "error", "-y", *source, "-c:a", "aac", "-b:a", "64k", "-ar", "44100", "-f", "mpegts", str(ts)],
         check=True,
     )
-    raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(ts), "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "-"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    return np.frombuffer(raw, dtype=np.float32)
+    return load_audio(ts)
 
 
 @pytest.fixture(scope="module")
 def clip() -> np.ndarray:
-    return decode(FLAGGED, 40.0, 10.0)
+    return load_audio(FLAGGED, 40.0, 10.0)
 
 
 @pytest.fixture(scope="module")
 def stream(clip: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
     """60 s: other music, the clip at CLIP_AT, other music again; through AAC/MPEG-TS."""
-    before = decode(BEFORE, 30.0, CLIP_AT)
-    after = decode(AFTER, 30.0, 60.0 - CLIP_AT - 10.0)
+    before = load_audio(BEFORE, 30.0, CLIP_AT)
+    after = load_audio(AFTER, 30.0, 60.0 - CLIP_AT - 10.0)
     return through_aac_ts(np.concatenate([before, clip, after]), tmp_path_factory.mktemp("stream"))
 
 
@@ -361,12 +347,12 @@ def test_other_music_does_not_match(stream: np.ndarray) -> None:
     stream_print = audio_fingerprint(stream)
     for path, start in ((OTHER, 40.0), (FLAGGED, 120.0), (BEFORE, 5.0)):
         # BEFORE at 5 s is not in the stream (it holds BEFORE from 30 s on).
-        found = fingerprint_match(audio_fingerprint(decode(path, start, 10.0)), stream_print)
+        found = fingerprint_match(audio_fingerprint(load_audio(path, start, 10.0)), stream_print)
         assert not found.matched and found.score < FINGERPRINT_MATCH_SCORE, (path.name, start, found)  # measured <= 0.3
 
 
 def test_clip_cut_off_by_the_end_of_the_stream_is_found(clip: np.ndarray) -> None:
-    other = decode(AFTER, 0.0, 20.0)
+    other = load_audio(AFTER, 0.0, 20.0)
     stream = np.concatenate([other, clip[: 9 * SAMPLE_RATE]])  # the stream ends 9 s into the clip
     found = fingerprint_match(audio_fingerprint(clip), audio_fingerprint(stream))
     assert found.matched, found

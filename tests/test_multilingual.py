@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vigil_models import SAMPLE_RATE, SentenceEncoder, Transcriber, TranscriptPiece, pick_device
+from scripts.sample_media import load_audio
+from vigil_models import SentenceEncoder, Transcriber, TranscriptPiece, pick_device
 from vigil_models.registry import speech_model_dir, text_model_dir
 from vigil_models.speech import assign_by_overlap
 
@@ -43,13 +44,7 @@ FRENCH_WORDS = {"vous", "le", "la", "de", "dans", "cette", "est", "et", "un", "u
 
 def decode(path: Path) -> np.ndarray:
     """A file's audio (8 kHz for these prompts) as float32 mono at 16 kHz."""
-    assert path.is_file(), f"{path} is missing: run scripts/setup.sh (it installs the Debian packages tests use)"
-    raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "-"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    return np.frombuffer(raw, dtype=np.float32)
+    return load_audio(path)
 
 
 def words(text: str) -> set[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scripts.sample_media import load_audio
 from vigil_models import SAMPLE_RATE, SpeechDetector, SpeechRegion, Transcriber, TranscriptPiece, pick_device
 from vigil_models.registry import speech_model_dir
 from vigil_server.batching import BatchOptions, BatchWorker
@@ -47,12 +48,7 @@ def speech(text: str, tmp: Path) -> np.ndarray:
     """espeak-ng saying the text, as float32 mono at 16 kHz."""
     wav = tmp / "say.wav"
     subprocess.run(["espeak-ng", "-v", "en", "-w", str(wav), text], check=True)
-    raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(wav), "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "-"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    return np.frombuffer(raw, dtype=np.float32)
+    return load_audio(wav)
 
 
 def silence(seconds: float) -> np.ndarray:

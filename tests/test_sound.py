@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scripts.sample_media import load_audio
 from vigil_models import SAMPLE_RATE, SentenceEncoder, SoundOptions, SoundTagger, SoundWindow, pick_device
 from vigil_models.registry import text_model_dir
 
@@ -15,18 +16,6 @@ MUSIC_DIR = Path("/usr/share/asterisk/moh")  # Debian asterisk-moh-opsound-wav (
 INSTRUMENTAL = MUSIC_DIR / "macroform-cold_day.wav"  # instrumental; quiet from about 53 s to 68 s
 SONG = MUSIC_DIR / "macroform-robot_dity.wav"  # sung from about 20 s
 FRENCH_PROMPT = Path("/usr/share/asterisk/sounds/fr_CA_f_June/confbridge-only-participant.wav")
-
-
-def decode(path: Path, start: float = 0.0, seconds: float = 0.0) -> np.ndarray:
-    """A file's audio (8 kHz for these packages) as float32 mono at 16 kHz."""
-    assert path.is_file(), f"{path} is missing: run scripts/setup.sh (it installs the Debian packages tests use)"
-    span = ["-ss", str(start), *(["-t", str(seconds)] if seconds else [])]
-    raw = subprocess.run(
-        ["ffmpeg", "-v", "error", *span, "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "-"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    return np.frombuffer(raw, dtype=np.float32)
 
 
 def silence(seconds: float) -> np.ndarray:
@@ -45,7 +34,7 @@ def tagger(text_encoder: SentenceEncoder) -> SoundTagger:
 
 @pytest.fixture(scope="module")
 def instrumental() -> np.ndarray:
-    return decode(INSTRUMENTAL, 0.0, 60.0)
+    return load_audio(INSTRUMENTAL, 0.0, 60.0)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +65,7 @@ def test_a_music_vector_is_a_unit_vector_nearest_the_word_music(
 
 
 def test_singing_in_a_song_gets_singing_windows(tagger: SoundTagger, text_encoder: SentenceEncoder) -> None:
-    windows = tagger.tag(decode(SONG, 15.0, 30.0))
+    windows = tagger.tag(load_audio(SONG, 15.0, 30.0))
     sung = [w for w in windows if w.caption == "singing"]
     assert sung, windows
     assert any(w.caption == "music" for w in windows)  # tagged independently: the music goes on under the voice
@@ -98,8 +87,8 @@ def test_speech_gives_no_windows(tagger: SoundTagger, tmp_path: Path) -> None:
     subprocess.run(
         ["espeak-ng", "-v", "en", "-w", str(wav), "The lighthouse keeper painted the door bright orange."], check=True
     )
-    assert tagger.tag(decode(wav)) == []
-    assert tagger.tag(decode(FRENCH_PROMPT)) == []  # a real voice
+    assert tagger.tag(load_audio(wav)) == []
+    assert tagger.tag(load_audio(FRENCH_PROMPT)) == []  # a real voice
 
 
 def test_silence_and_slivers_give_no_windows(tagger: SoundTagger) -> None:
