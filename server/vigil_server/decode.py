@@ -225,13 +225,12 @@ class MediaDecoder:
     async def _probe_write(self, data: bytes) -> None:
         """Feed ffprobe (started on the first call); once it has seen enough, start ffmpeg."""
         if self._probe is None:
-            args = [
-                self.settings.ffprobe, "-v", "error", "-probesize", str(PROBE_SIZE),
-                "-analyzeduration", str(ANALYZE_US), "-f", self._demuxer,
-                "-show_streams", "-of", "json", "-i", "pipe:0",
-            ]  # fmt: skip
+            limits = ["-probesize", str(PROBE_SIZE), "-analyzeduration", str(ANALYZE_US)]
             self._probe = await asyncio.create_subprocess_exec(
-                *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+                *self._probe_args("pipe:0", limits),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
             )
             self._probe_watch = asyncio.create_task(self._on_probe_exit(self._probe))
         probe = self._probe
@@ -278,13 +277,16 @@ class MediaDecoder:
         assert self._spool_file is not None
         self._spool_file.write(data)
 
+    def _probe_args(self, source: str, limits: list[str] | None = None) -> list[str]:
+        """ffprobe listing the streams of `source` as JSON."""
+        return [self.settings.ffprobe, "-v", "error", *(limits or []), "-f", self._demuxer,
+                "-show_streams", "-of", "json", "-i", source]  # fmt: skip
+
     async def _decode_spool(self) -> None:
         assert self._spool is not None and self._spool_file is not None
         await asyncio.to_thread(self._spool_file.close)
-        args = [self.settings.ffprobe, "-v", "error", "-f", self._demuxer, "-show_streams", "-of", "json",
-                str(self._spool)]  # fmt: skip
         probe = await asyncio.create_subprocess_exec(
-            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            *self._probe_args(str(self._spool)), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
         out, err = await probe.communicate()
         await self._start(str(self._spool), _parse_probe(out, err, self.format))

@@ -91,10 +91,6 @@ class Pipeline:
         self.calibrator.save()
         self.store.close()
 
-    @property
-    def active_streams(self) -> int:
-        return len(self._active)
-
     async def ingest(self, config: StreamConfig, chunks: AsyncIterator[Chunk]) -> AsyncIterator[IngestEvent]:
         key = (config.tenant, config.stream_id)
         if key in self._active:
