@@ -16,11 +16,14 @@ from grpc_reflection.v1alpha import reflection
 from vigil.v1 import vigil_pb2, vigil_pb2_grpc
 from vigil_server.calibrate import PROBE_TEXTS, Calibrator
 from vigil_server.decode import DecodeSettings
+from vigil_server.moderation import ModerationSettings
 from vigil_server.pipeline import Pipeline, PipelineSettings
 from vigil_server.servicer import ServerState, VigilServicer
 from vigil_server.settings import Settings, load_settings
 from vigil_server.store import SegmentStore, StoreSettings, lite_uri
 from vigil_server.types import Modality
+from vigil_server.watchlist import Thresholds
+from vigil_server.watchlist_db import WatchlistDb
 
 log = logging.getLogger("vigil_server")
 
@@ -59,8 +62,14 @@ def build_pipeline(settings: Settings) -> Pipeline:
     calibrator = load_calibrator(models.text.embed(list(PROBE_TEXTS)), settings, store, stored)
     spool = settings.data_dir / "spool"
     spool.mkdir(parents=True, exist_ok=True)
-    pipeline_settings = PipelineSettings(decode=DecodeSettings(spool_dir=spool), max_streams=settings.max_streams)
-    return Pipeline(models, store, calibrator, pipeline_settings)
+    pipeline_settings = PipelineSettings(
+        decode=DecodeSettings(spool_dir=spool),
+        max_streams=settings.max_streams,
+        moderation=ModerationSettings(settings.archive_window_s, settings.alert_window_s),
+        thresholds=Thresholds(query_score=settings.query_threshold, bank_cosine=settings.bank_min_cosine),
+    )
+    watchlist_db = WatchlistDb(settings.data_dir / f"watchlist-{store.collection}.sqlite3", store.dim)
+    return Pipeline(models, store, calibrator, pipeline_settings, watchlist_db)
 
 
 def load_calibrator(probes: np.ndarray, settings: Settings, store: SegmentStore, stored: int) -> Calibrator:

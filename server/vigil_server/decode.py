@@ -71,6 +71,7 @@ class DecodeSettings:
 class MediaStreams:
     has_video: bool
     has_audio: bool
+    aspect: float = 0.0  # display width / height of the video, when the probe knew it
 
 
 class _Mp4Sniffer:
@@ -376,6 +377,11 @@ class MediaDecoder:
                 yield samples
 
     @property
+    def aspect(self) -> float:
+        """Display width / height of the video (frames are squashed to a square), 0 if unknown."""
+        return self._streams.aspect if self._streams is not None else 0.0
+
+    @property
     def media_seconds(self) -> float:
         return max(self.frames_decoded / self.frame_rate, self.audio_samples / AUDIO_RATE)
 
@@ -414,10 +420,12 @@ class MediaDecoder:
 
 def _parse_probe(out: bytes, err: bytes, fmt: str) -> MediaStreams:
     try:
-        kinds = {s.get("codec_type") for s in json.loads(out or b"{}").get("streams", [])}
+        listed = json.loads(out or b"{}").get("streams", [])
     except json.JSONDecodeError:
-        kinds = set()
-    streams = MediaStreams(has_video="video" in kinds, has_audio="audio" in kinds)
+        listed = []
+    kinds = {s.get("codec_type") for s in listed}
+    video: dict[str, object] = next((s for s in listed if s.get("codec_type") == "video"), {})
+    streams = MediaStreams(has_video="video" in kinds, has_audio="audio" in kinds, aspect=_aspect(video))
     if not (streams.has_video or streams.has_audio):
         detail = err.decode(errors="replace").strip().splitlines()[-2:]
         raise InvalidMedia(
@@ -426,3 +434,16 @@ def _parse_probe(out: bytes, err: bytes, fmt: str) -> MediaStreams:
             + "; check that the config's format matches the bytes"
         )
     return streams
+
+
+def _aspect(video: dict[str, object]) -> float:
+    """Display aspect ratio of a probed video stream (sample aspect applied), or 0 when unknown."""
+    width, height = video.get("width"), video.get("height")
+    if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
+        return 0.0
+    num, _, den = str(video.get("sample_aspect_ratio", "1:1")).partition(":")
+    try:
+        sample = float(num) / float(den)
+    except (ValueError, ZeroDivisionError):
+        sample = 1.0
+    return width * (sample if sample > 0 else 1.0) / height

@@ -5,6 +5,9 @@ worker -> store) and audio (decoder -> speech segmenter -> text worker -> store)
 meet in one queue that the call's response stream drains. A segment's event is sent only after
 the store accepted it, so whatever a client saw acknowledged is searchable. If any task fails,
 the others are cancelled, ffmpeg is killed and the error ends the call; what was stored stays.
+
+Each stored segment is then checked by the moderation stage, and the stream's audio is
+fingerprinted as it arrives; alerts about this stream join the same event queue.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from vigil_server.types import (
     Segment,
     SegmentStored,
     StreamConfig,
+    WatchFilter,
 )
 
 if TYPE_CHECKING:
@@ -63,6 +67,9 @@ class IngestSession:
             asyncio.create_task(self._audio(), name="audio"),
         ]
         watcher = asyncio.create_task(self._watch(tasks))
+        # The producer sees its stream's alerts among its events.
+        own_alerts = WatchFilter(stream_ids=(self.config.stream_id,), tenant=self.config.tenant)
+        unsubscribe = self.pipeline.moderation.hub.subscribe(own_alerts, self.events.put_nowait)
         try:
             while (event := await self.events.get()) is not _DONE:
                 yield event  # type: ignore[misc]
@@ -80,6 +87,7 @@ class IngestSession:
                 sound_segments_indexed=self.sound_indexed,
             )
         finally:
+            unsubscribe()
             for task in [*tasks, watcher]:
                 task.cancel()
             await asyncio.gather(*tasks, watcher, return_exceptions=True)
@@ -150,18 +158,22 @@ class IngestSession:
     async def _index_frame(self, index: int, frame: np.ndarray) -> None:
         step = 1.0 / self.config.frame_rate
         vector = await self.pipeline.image.submit(frame)
-        await self._store(self._segment(Modality.FRAME, index * step, (index + 1) * step), vector)
+        segment = self._segment(Modality.FRAME, index * step, (index + 1) * step)
+        await self._store(segment, vector)
         self.frames_indexed += 1
+        await self.pipeline.moderation.frame_stored(segment, vector, frame, self.decoder.aspect)
 
     async def _audio(self) -> None:
         """Speech segments (VAD + Whisper) and, in blocks of SOUND_BLOCK_S, non-speech sound segments."""
         segmenter = SpeechSegmenter(self.pipeline.detector, self.pipeline.transcriber, self.config.language)
+        fingerprints = self.pipeline.moderation.audio_watch(self.config)
         pending: list[np.ndarray] = []  # audio not yet tagged for sound
         pending_samples = 0
         tagged_samples = 0  # audio already tagged, from the start of the stream
         async for block in self.decoder.audio():
             for span in await segmenter.push(block):
                 await self._store_speech(span)
+            await fingerprints.push(block)
             pending.append(block)
             pending_samples += block.size
             if pending_samples >= SOUND_BLOCK_S * AUDIO_RATE:
@@ -172,12 +184,14 @@ class IngestSession:
             await self._store_speech(span)
         if pending:
             await self._store_sound(np.concatenate(pending), tagged_samples / AUDIO_RATE)
+        await fingerprints.flush()
 
     async def _store_speech(self, span: SpeechSpan) -> None:
         vector = await self.pipeline.text.submit(span.translation or span.text)
         segment = self._segment(Modality.SPEECH, span.start, span.end, span.text, span.language, span.translation)
         await self._store(segment, vector)
         self.speech_indexed += 1
+        self.pipeline.moderation.segment_stored(segment, vector)
 
     async def _store_sound(self, audio: np.ndarray, offset: float) -> None:
         for window in await self.pipeline.sound.submit(audio):
@@ -188,3 +202,4 @@ class IngestSession:
                 vector = await self.pipeline.audio.submit(piece)
             await self._store(segment, vector)
             self.sound_indexed += 1
+            self.pipeline.moderation.segment_stored(segment, vector)

@@ -19,9 +19,12 @@ from vigil_server.calibrate import Calibrator
 from vigil_server.decode import DecodeSettings
 from vigil_server.errors import AlreadyExists, Overloaded
 from vigil_server.ingest import IngestSession
+from vigil_server.moderation import Moderation, ModerationSettings
 from vigil_server.query import embed_query
 from vigil_server.store import SegmentStore
 from vigil_server.types import Chunk, IngestEvent, Match, Modality, SearchQuery, Segment, SegmentRef, StreamConfig
+from vigil_server.watchlist import Thresholds, Watchlist
+from vigil_server.watchlist_db import WatchlistDb
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,8 @@ class PipelineSettings:
     speech_batch: BatchOptions = BatchOptions(max_batch=4, max_wait_s=0.0, max_pending=64)
     store_batch: BatchOptions = BatchOptions(max_batch=256, max_wait_s=0.05, max_pending=4096)
     max_streams: int = 32  # concurrent Ingest calls
+    moderation: ModerationSettings = ModerationSettings()
+    thresholds: Thresholds = Thresholds()
 
 
 def _rows(matrix: np.ndarray) -> list[np.ndarray]:
@@ -41,7 +46,14 @@ def _rows(matrix: np.ndarray) -> list[np.ndarray]:
 
 
 class Pipeline:
-    def __init__(self, models: ModelSet, store: SegmentStore, calibrator: Calibrator, settings: PipelineSettings):
+    def __init__(
+        self,
+        models: ModelSet,
+        store: SegmentStore,
+        calibrator: Calibrator,
+        settings: PipelineSettings,
+        watchlist_db: WatchlistDb,
+    ):
         self.models = models
         self.store = store
         self.calibrator = calibrator
@@ -72,6 +84,8 @@ class Pipeline:
             )
             self._workers.append(self.audio)
         self._active: set[tuple[str, str]] = set()
+        watchlist = Watchlist(calibrator, store.dim, settings.thresholds)
+        self.moderation = Moderation(self, watchlist_db, watchlist, settings.moderation)
 
     def _insert(self, batch: Sequence[tuple[Segment, np.ndarray]]) -> list[None]:
         self.store.insert([(segment, vector.tolist()) for segment, vector in batch])
@@ -89,6 +103,7 @@ class Pipeline:
         for worker in self._workers:
             worker.stop()
         self.calibrator.save()
+        self.moderation.close()
         self.store.close()
 
     async def ingest(self, config: StreamConfig, chunks: AsyncIterator[Chunk]) -> AsyncIterator[IngestEvent]:

@@ -31,7 +31,8 @@ CLIP_FRAME_RATE = 1.0
 MAX_IMAGE_PIXELS = 50_000_000
 
 
-def _normalise(vectors: list[np.ndarray]) -> np.ndarray:
+def normalise(vectors: list[np.ndarray]) -> np.ndarray:
+    """The unit-length mean of some vectors."""
     mean = np.mean(np.stack(vectors), axis=0)
     norm = float(np.linalg.norm(mean))
     if norm < 1e-6:
@@ -69,24 +70,26 @@ async def embed_query(pipeline: Pipeline, item: QueryItem, tenant: str) -> np.nd
     frames, audio = await decode_clip(pipeline, item)
     parts: list[np.ndarray] = []
     if isinstance(item, VideoClip) and frames:
-        parts.append(_normalise(list(await pipeline.image.submit_many(frames, wait=False))))
+        parts.append(normalise(list(await pipeline.image.submit_many(frames, wait=False))))
     parts += await embed_audio(pipeline, audio)
     if not parts:
         kind = "video frames, speech or sound" if isinstance(item, VideoClip) else "speech or sound"
         raise InvalidMedia(f"no {kind} found in the query clip")
-    return _normalise(parts)
+    return normalise(parts)
 
 
-async def decode_clip(pipeline: Pipeline, clip: AudioClip | VideoClip) -> tuple[list[np.ndarray], np.ndarray]:
+async def decode_clip(
+    pipeline: Pipeline, clip: AudioClip | VideoClip, max_seconds: float = MAX_CLIP_SECONDS
+) -> tuple[list[np.ndarray], np.ndarray]:
     """All frames (video clips only, 1 per second) and all audio of a short clip."""
     decoder = MediaDecoder(clip.format, CLIP_FRAME_RATE, pipeline.settings.decode)
     frames: list[np.ndarray] = []
     blocks: list[np.ndarray] = []
-    too_long = f"query clips may be at most {MAX_CLIP_SECONDS:g} s long"
+    too_long = f"clips may be at most {max_seconds:g} s long"
 
     async def read_frames() -> None:
         async for frame in decoder.frames():
-            if len(frames) >= MAX_CLIP_SECONDS * CLIP_FRAME_RATE:
+            if len(frames) >= max_seconds * CLIP_FRAME_RATE:
                 raise InvalidRequest(too_long)
             if isinstance(clip, VideoClip):
                 frames.append(frame)
@@ -95,7 +98,7 @@ async def decode_clip(pipeline: Pipeline, clip: AudioClip | VideoClip) -> tuple[
         samples = 0
         async for block in decoder.audio():
             samples += block.size
-            if samples > MAX_CLIP_SECONDS * AUDIO_RATE:
+            if samples > max_seconds * AUDIO_RATE:
                 raise InvalidRequest(too_long)
             blocks.append(block)
 
@@ -133,7 +136,7 @@ async def embed_audio(pipeline: Pipeline, audio: np.ndarray) -> list[np.ndarray]
         parts.append((await pipeline.text.submit_many(texts, wait=False))[0])
     if windows and pipeline.audio is not None:
         pieces = [audio[int(w.start * AUDIO_RATE) : int(w.end * AUDIO_RATE)] for w in windows]
-        parts.append(_normalise(list(await pipeline.audio.submit_many(pieces, wait=False))))
+        parts.append(normalise(list(await pipeline.audio.submit_many(pieces, wait=False))))
     elif windows:
-        parts.append(_normalise([w.vector for w in windows]))
+        parts.append(normalise([w.vector for w in windows]))
     return parts

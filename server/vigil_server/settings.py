@@ -31,6 +31,10 @@ class Settings:
     cpu_threads: int  # threads for the speech model; 0: min(4, cores)
     grace_s: float  # how long shutdown waits for calls in flight
     log_level: str
+    archive_window_s: float = 86400.0  # how far back a new bank item is searched; 0: not at all
+    alert_window_s: float = 60.0  # flood control: one alert per (stream, query or item) per window
+    query_threshold: float = 3.5  # default calibrated score for standing queries
+    bank_min_cosine: float = 0.9  # embedding match of a frame and a reference picture
 
 
 def _env(env: Mapping[str, str], name: str, default: str) -> str:
@@ -77,6 +81,31 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--cpu-threads", type=int, default=_env(env, "CPU_THREADS", "0"))
     p.add_argument("--grace", type=float, default=_env(env, "GRACE", "10"), help="shutdown grace, seconds")
     p.add_argument("--log-level", default=_env(env, "LOG_LEVEL", "INFO"))
+    mod = p.add_argument_group("moderation")
+    mod.add_argument(
+        "--archive-window",
+        type=float,
+        default=_env(env, "ARCHIVE_WINDOW", "86400"),
+        help="seconds of archive searched when a bank item is added; 0 disables (%(default)s)",
+    )
+    mod.add_argument(
+        "--alert-window",
+        type=float,
+        default=_env(env, "ALERT_WINDOW", "60"),
+        help="flood control: at most one alert per (stream, query or item) per this many seconds (%(default)s)",
+    )
+    mod.add_argument(
+        "--query-threshold",
+        type=float,
+        default=_env(env, "QUERY_THRESHOLD", "3.5"),
+        help="calibrated score a standing query needs when it sets none (%(default)s)",
+    )
+    mod.add_argument(
+        "--bank-min-cosine",
+        type=float,
+        default=_env(env, "BANK_MIN_COSINE", "0.9"),
+        help="cosine at which a frame matches a reference picture by embedding (%(default)s)",
+    )
     return p
 
 
@@ -95,6 +124,10 @@ def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | No
         p.error("--frame-rate must be in (0, 30]")
     if ns.max_chunk_mib <= 0 or ns.max_chunk_mib > 64:
         p.error("--max-chunk-mib must be in (0, 64]")
+    if ns.archive_window < 0 or ns.alert_window < 0:
+        p.error("--archive-window and --alert-window must be >= 0")
+    if not 0 < ns.query_threshold <= 50 or not 0 < ns.bank_min_cosine <= 1:
+        p.error("--query-threshold must be in (0, 50] and --bank-min-cosine in (0, 1]")
     return Settings(
         listen=ns.listen,
         data_dir=ns.data_dir,
@@ -112,4 +145,8 @@ def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | No
         cpu_threads=ns.cpu_threads,
         grace_s=ns.grace,
         log_level=ns.log_level.upper(),
+        archive_window_s=ns.archive_window,
+        alert_window_s=ns.alert_window,
+        query_threshold=ns.query_threshold,
+        bank_min_cosine=ns.bank_min_cosine,
     )

@@ -65,6 +65,8 @@ def filter_expression(f: SearchFilter) -> str:
         terms.append(f"end > {f.start!r}")
     if f.end is not None:
         terms.append(f"start < {f.end!r}")
+    if f.stored_after_ms is not None:
+        terms.append(f"created_at >= {int(f.stored_after_ms)}")
     if f.exclude_ids:
         terms.append(f"segment_id not in [{', '.join(_quote(i) for i in f.exclude_ids)}]")
     return " and ".join(terms)

@@ -71,9 +71,6 @@ class IngestSummary:
     sound_segments_indexed: int
 
 
-IngestEvent = ChunkAcked | SegmentStored | IngestSummary
-
-
 @dataclass(frozen=True)
 class SearchFilter:
     tenant: str = DEFAULT_TENANT
@@ -82,6 +79,7 @@ class SearchFilter:
     start: float | None = None  # segments ending after this
     end: float | None = None  # segments starting before this
     exclude_ids: tuple[str, ...] = ()  # never these segments
+    stored_after_ms: int | None = None  # only segments stored at or after this unix time (ms)
 
 
 @dataclass(frozen=True)
@@ -127,3 +125,127 @@ class Match:
     segment: Segment
     cosine: float  # raw similarity in the shared space
     score: float = 0.0  # calibrated, comparable across modalities (see calibrate.py)
+
+
+# -- moderation -------------------------------------------------------------------------------
+
+
+class AlertKind(enum.Enum):
+    QUERY = "query"
+    REFERENCE = "reference"
+
+
+class MatchMethod(enum.Enum):
+    EMBEDDING = "embedding"
+    PDQ = "pdq"
+    FINGERPRINT = "fingerprint"
+
+
+class ReferenceKind(enum.Enum):
+    IMAGE = "image"
+    AUDIO = "audio"
+    VIDEO = "video"
+    PDQ_HASH = "pdq_hash"
+
+
+ExampleItem = TextItem | ImageItem | AudioClip | VideoClip
+
+
+@dataclass(frozen=True)
+class StandingQuerySpec:
+    """What a client asks to watch for."""
+
+    text: str
+    examples: tuple[ExampleItem, ...] = ()
+    negatives: tuple[ExampleItem, ...] = ()
+    modalities: tuple[Modality, ...] = ()  # empty: all
+    stream_ids: tuple[str, ...] = ()  # empty: all
+    threshold: float = 0.0  # calibrated score; 0: the server default
+    label: str = ""
+    tenant: str = DEFAULT_TENANT
+
+
+@dataclass(frozen=True)
+class StandingQuery:
+    query_id: str
+    text: str
+    label: str
+    modalities: tuple[Modality, ...]
+    stream_ids: tuple[str, ...]
+    threshold: float
+    example_count: int
+    negative_count: int
+    created_at: float  # unix seconds
+    tenant: str = DEFAULT_TENANT
+
+
+@dataclass(frozen=True)
+class BankItemSpec:
+    bank: str
+    kind: ReferenceKind
+    data: bytes
+    format: str = ""  # audio and video: as StreamConfig.format
+    label: str = ""
+    external_id: str = ""
+    archive_window_s: float | None = None  # None: the server default; <= 0: no archive search
+    tenant: str = DEFAULT_TENANT
+
+
+@dataclass(frozen=True)
+class BankItem:
+    item_id: str
+    bank: str
+    kind: ReferenceKind
+    label: str
+    external_id: str
+    pdq_hashes: int
+    fingerprint_seconds: float
+    created_at: float  # unix seconds
+    tenant: str = DEFAULT_TENANT
+
+
+@dataclass(frozen=True)
+class WatchFilter:
+    stream_ids: tuple[str, ...] = ()
+    banks: tuple[str, ...] = ()
+    query_ids: tuple[str, ...] = ()
+    tenant: str = DEFAULT_TENANT
+
+    def passes(self, alert: Alert) -> bool:
+        if alert.tenant != self.tenant or (self.stream_ids and alert.stream_id not in self.stream_ids):
+            return False
+        if not (self.banks or self.query_ids):
+            return True
+        if alert.kind is AlertKind.QUERY:
+            return alert.match_id in self.query_ids
+        return alert.bank in self.banks
+
+
+@dataclass(frozen=True)
+class Alert:
+    alert_id: str
+    kind: AlertKind
+    stream_id: str
+    start: float
+    end: float
+    modality: Modality
+    segment_id: str  # empty for audio fingerprint matches
+    match_id: str  # standing query id or bank item id
+    label: str
+    bank: str = ""
+    external_id: str = ""
+    methods: tuple[MatchMethod, ...] = ()
+    score: float = 0.0  # calibrated score (queries) or cosine of an embedding match (references)
+    cosine: float = 0.0
+    hash_distance: int | None = None
+    fingerprint_score: float | None = None
+    text: str = ""
+    thumbnail_jpeg: bytes = b""
+    suppressed: int = 0  # repeats held back by flood control since the previous alert of the pair
+    from_archive: bool = False
+    raised_at: float = 0.0
+    tenant: str = DEFAULT_TENANT
+
+
+# What an Ingest call streams back.
+IngestEvent = ChunkAcked | SegmentStored | IngestSummary | Alert

@@ -45,6 +45,51 @@ class VigilStub:
                 request_serializer=vigil_dot_v1_dot_vigil__pb2.SearchRequest.SerializeToString,
                 response_deserializer=vigil_dot_v1_dot_vigil__pb2.SearchResponse.FromString,
                 _registered_method=True)
+        self.AddStandingQuery = channel.unary_unary(
+                '/vigil.v1.Vigil/AddStandingQuery',
+                request_serializer=vigil_dot_v1_dot_vigil__pb2.AddStandingQueryRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_vigil__pb2.StandingQuery.FromString,
+                _registered_method=True)
+        self.ListStandingQueries = channel.unary_unary(
+                '/vigil.v1.Vigil/ListStandingQueries',
+                request_serializer=vigil_dot_v1_dot_vigil__pb2.ListStandingQueriesRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_vigil__pb2.ListStandingQueriesResponse.FromString,
+                _registered_method=True)
+        self.RemoveStandingQuery = channel.unary_unary(
+                '/vigil.v1.Vigil/RemoveStandingQuery',
+                request_serializer=vigil_dot_v1_dot_vigil__pb2.RemoveStandingQueryRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_vigil__pb2.RemoveStandingQueryResponse.FromString,
+                _registered_method=True)
+        self.AddBankItem = channel.stream_unary(
+                '/vigil.v1.Vigil/AddBankItem',
+                request_serializer=vigil_dot_v1_dot_vigil__pb2.AddBankItemRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_vigil__pb2.AddBankItemResponse.FromString,
+                _registered_method=True)
+        self.ListBankItems = channel.unary_unary(
+                '/vigil.v1.Vigil/ListBankItems',
+                request_serializer=vigil_dot_v1_dot_vigil__pb2.ListBankItemsRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_vigil__pb2.ListBankItemsResponse.FromString,
+                _registered_method=True)
+        self.RemoveBankItem = channel.unary_unary(
+                '/vigil.v1.Vigil/RemoveBankItem',
+                request_serializer=vigil_dot_v1_dot_vigil__pb2.RemoveBankItemRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_vigil__pb2.RemoveBankItemResponse.FromString,
+                _registered_method=True)
+        self.ImportHashes = channel.unary_unary(
+                '/vigil.v1.Vigil/ImportHashes',
+                request_serializer=vigil_dot_v1_dot_vigil__pb2.ImportHashesRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_vigil__pb2.ImportHashesResponse.FromString,
+                _registered_method=True)
+        self.ExportHashes = channel.unary_unary(
+                '/vigil.v1.Vigil/ExportHashes',
+                request_serializer=vigil_dot_v1_dot_vigil__pb2.ExportHashesRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_vigil__pb2.ExportHashesResponse.FromString,
+                _registered_method=True)
+        self.Watch = channel.unary_stream(
+                '/vigil.v1.Vigil/Watch',
+                request_serializer=vigil_dot_v1_dot_vigil__pb2.WatchRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_vigil__pb2.Alert.FromString,
+                _registered_method=True)
 
 
 class VigilServicer:
@@ -73,6 +118,76 @@ class VigilServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddStandingQuery(self, request, context):
+        """Moderation. Standing queries and reference banks are checked against every
+        new segment as it is indexed; matches become Alerts, sent to every Watch
+        call whose filter they pass and to the Ingest call of the stream. Standing
+        queries, bank items and their hashes persist across restarts.
+
+        Registers a standing query; returns it with its id and threshold set.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListStandingQueries(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveStandingQuery(self, request, context):
+        """NOT_FOUND for an unknown id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddBankItem(self, request_iterator, context):
+        """Adds one reference item to a bank: the first request carries the header,
+        later ones the media in sequenced chunks (as Ingest). The recent archive is
+        searched for the item too, and past matches are alerted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBankItems(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveBankItem(self, request, context):
+        """NOT_FOUND for an unknown id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportHashes(self, request, context):
+        """Loads a PDQ hash list (as exchanged by hash-sharing programmes) into a bank:
+        one item per hash.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportHashes(self, request, context):
+        """The PDQ hashes of a bank as a hash list.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Watch(self, request, context):
+        """Streams alerts as they are raised, until the client cancels. Alerts raised
+        before the call are not replayed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VigilServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -85,6 +200,51 @@ def add_VigilServicer_to_server(servicer, server):
                     servicer.Search,
                     request_deserializer=vigil_dot_v1_dot_vigil__pb2.SearchRequest.FromString,
                     response_serializer=vigil_dot_v1_dot_vigil__pb2.SearchResponse.SerializeToString,
+            ),
+            'AddStandingQuery': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddStandingQuery,
+                    request_deserializer=vigil_dot_v1_dot_vigil__pb2.AddStandingQueryRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_vigil__pb2.StandingQuery.SerializeToString,
+            ),
+            'ListStandingQueries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStandingQueries,
+                    request_deserializer=vigil_dot_v1_dot_vigil__pb2.ListStandingQueriesRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_vigil__pb2.ListStandingQueriesResponse.SerializeToString,
+            ),
+            'RemoveStandingQuery': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveStandingQuery,
+                    request_deserializer=vigil_dot_v1_dot_vigil__pb2.RemoveStandingQueryRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_vigil__pb2.RemoveStandingQueryResponse.SerializeToString,
+            ),
+            'AddBankItem': grpc.stream_unary_rpc_method_handler(
+                    servicer.AddBankItem,
+                    request_deserializer=vigil_dot_v1_dot_vigil__pb2.AddBankItemRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_vigil__pb2.AddBankItemResponse.SerializeToString,
+            ),
+            'ListBankItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBankItems,
+                    request_deserializer=vigil_dot_v1_dot_vigil__pb2.ListBankItemsRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_vigil__pb2.ListBankItemsResponse.SerializeToString,
+            ),
+            'RemoveBankItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveBankItem,
+                    request_deserializer=vigil_dot_v1_dot_vigil__pb2.RemoveBankItemRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_vigil__pb2.RemoveBankItemResponse.SerializeToString,
+            ),
+            'ImportHashes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportHashes,
+                    request_deserializer=vigil_dot_v1_dot_vigil__pb2.ImportHashesRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_vigil__pb2.ImportHashesResponse.SerializeToString,
+            ),
+            'ExportHashes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportHashes,
+                    request_deserializer=vigil_dot_v1_dot_vigil__pb2.ExportHashesRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_vigil__pb2.ExportHashesResponse.SerializeToString,
+            ),
+            'Watch': grpc.unary_stream_rpc_method_handler(
+                    servicer.Watch,
+                    request_deserializer=vigil_dot_v1_dot_vigil__pb2.WatchRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_vigil__pb2.Alert.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -142,6 +302,249 @@ class Vigil:
             '/vigil.v1.Vigil/Search',
             vigil_dot_v1_dot_vigil__pb2.SearchRequest.SerializeToString,
             vigil_dot_v1_dot_vigil__pb2.SearchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddStandingQuery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.Vigil/AddStandingQuery',
+            vigil_dot_v1_dot_vigil__pb2.AddStandingQueryRequest.SerializeToString,
+            vigil_dot_v1_dot_vigil__pb2.StandingQuery.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListStandingQueries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.Vigil/ListStandingQueries',
+            vigil_dot_v1_dot_vigil__pb2.ListStandingQueriesRequest.SerializeToString,
+            vigil_dot_v1_dot_vigil__pb2.ListStandingQueriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveStandingQuery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.Vigil/RemoveStandingQuery',
+            vigil_dot_v1_dot_vigil__pb2.RemoveStandingQueryRequest.SerializeToString,
+            vigil_dot_v1_dot_vigil__pb2.RemoveStandingQueryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddBankItem(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/vigil.v1.Vigil/AddBankItem',
+            vigil_dot_v1_dot_vigil__pb2.AddBankItemRequest.SerializeToString,
+            vigil_dot_v1_dot_vigil__pb2.AddBankItemResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBankItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.Vigil/ListBankItems',
+            vigil_dot_v1_dot_vigil__pb2.ListBankItemsRequest.SerializeToString,
+            vigil_dot_v1_dot_vigil__pb2.ListBankItemsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveBankItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.Vigil/RemoveBankItem',
+            vigil_dot_v1_dot_vigil__pb2.RemoveBankItemRequest.SerializeToString,
+            vigil_dot_v1_dot_vigil__pb2.RemoveBankItemResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportHashes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.Vigil/ImportHashes',
+            vigil_dot_v1_dot_vigil__pb2.ImportHashesRequest.SerializeToString,
+            vigil_dot_v1_dot_vigil__pb2.ImportHashesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportHashes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.Vigil/ExportHashes',
+            vigil_dot_v1_dot_vigil__pb2.ExportHashesRequest.SerializeToString,
+            vigil_dot_v1_dot_vigil__pb2.ExportHashesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Watch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/vigil.v1.Vigil/Watch',
+            vigil_dot_v1_dot_vigil__pb2.WatchRequest.SerializeToString,
+            vigil_dot_v1_dot_vigil__pb2.Alert.FromString,
             options,
             channel_credentials,
             insecure,

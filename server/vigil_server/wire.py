@@ -1,0 +1,212 @@
+"""Protobuf <-> dataclasses for streams and searches: requests are checked here and turned into
+the domain types (types.py); nothing below the servicer sees a message."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import AsyncIterator, Iterable
+
+from vigil.v1 import vigil_pb2
+from vigil_server.decode import CONTAINER_FORMATS, FORMATS, RAW_PCM_FORMATS
+from vigil_server.errors import InvalidRequest, TooLarge
+from vigil_server.types import (
+    Alert,
+    AudioClip,
+    Chunk,
+    ChunkAcked,
+    ExampleItem,
+    ImageItem,
+    IngestEvent,
+    IngestSummary,
+    Match,
+    Modality,
+    QueryItem,
+    SearchFilter,
+    SearchQuery,
+    Segment,
+    SegmentRef,
+    SegmentStored,
+    StreamConfig,
+    TextItem,
+    VideoClip,
+)
+
+STREAM_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+MAX_QUERY_CHARS = 2000
+MAX_QUERY_MEDIA_BYTES = 16 << 20
+DEFAULT_TOP_K = 10
+MAX_TOP_K = 1000
+MAX_FRAME_RATE = 30.0
+
+MODALITY_TO_PROTO = {
+    Modality.FRAME: vigil_pb2.MODALITY_FRAME,
+    Modality.SPEECH: vigil_pb2.MODALITY_SPEECH,
+    Modality.SOUND: vigil_pb2.MODALITY_SOUND,
+}
+MODALITY_FROM_PROTO = {v: k for k, v in MODALITY_TO_PROTO.items()}
+
+
+# -- protobuf -> dataclasses ------------------------------------------------------------------
+
+
+def stream_config(msg: vigil_pb2.StreamConfig, default_frame_rate: float) -> StreamConfig:
+    if not STREAM_ID.match(msg.stream_id):
+        raise InvalidRequest("config.stream_id must be 1-128 characters from [A-Za-z0-9._:-]")
+    fmt = msg.format.lower()
+    if fmt not in FORMATS:
+        raise InvalidRequest(f"config.format {msg.format!r} is not supported; use one of {', '.join(sorted(FORMATS))}")
+    if fmt in RAW_PCM_FORMATS and not (8000 <= msg.sample_rate <= 192_000 and 1 <= msg.channels <= 8):
+        raise InvalidRequest(f"raw {fmt} needs config.sample_rate (8000-192000) and config.channels (1-8)")
+    frame_rate = msg.frame_rate or default_frame_rate
+    if not (math.isfinite(frame_rate) and 0 < frame_rate <= MAX_FRAME_RATE):
+        raise InvalidRequest(f"config.frame_rate must be in (0, {MAX_FRAME_RATE:g}], got {msg.frame_rate}")
+    if msg.language and not LANGUAGE.match(msg.language):
+        raise InvalidRequest(f"config.language must be an ISO 639-1 code such as 'en', got {msg.language!r}")
+    if not (math.isfinite(msg.time_offset) and msg.time_offset >= 0):
+        raise InvalidRequest("config.time_offset must be a finite number of seconds >= 0")
+    return StreamConfig(
+        stream_id=msg.stream_id,
+        format=fmt,
+        sample_rate=msg.sample_rate,
+        channels=msg.channels,
+        frame_rate=frame_rate,
+        language=msg.language,
+        labels=dict(msg.labels),
+        time_offset=msg.time_offset,
+    )
+
+
+async def chunks(requests: AsyncIterator[vigil_pb2.IngestRequest], max_bytes: int) -> AsyncIterator[Chunk]:
+    async for request in requests:
+        if request.WhichOneof("request") != "chunk":
+            raise InvalidRequest("only the first IngestRequest may carry a config; later ones must carry a chunk")
+        if len(request.chunk.data) > max_bytes:
+            raise TooLarge(
+                f"chunk {request.chunk.sequence} has {len(request.chunk.data)} bytes; the limit is {max_bytes}"
+            )
+        yield Chunk(request.chunk.sequence, request.chunk.data)
+
+
+def query_item(msg: vigil_pb2.SearchRequest) -> QueryItem:
+    kind = msg.WhichOneof("query")
+    if kind == "segment_id":
+        if not msg.segment_id or len(msg.segment_id) > 64:
+            raise InvalidRequest("SearchRequest.segment_id must be a segment id as returned by Ingest or Search")
+        return SegmentRef(msg.segment_id)
+    if kind is None:
+        raise InvalidRequest("SearchRequest needs a query: text, image, audio, video or segment_id")
+    return example_item(msg, kind, "SearchRequest")
+
+
+def example_item(msg: vigil_pb2.SearchRequest | vigil_pb2.QueryExample, kind: str, where: str) -> ExampleItem:
+    """The text, image, audio or video field `kind` of a search or an example (same field names)."""
+    if kind == "text":
+        if not msg.text.strip():
+            raise InvalidRequest(f"{where}.text must be a non-empty query")
+        if len(msg.text) > MAX_QUERY_CHARS:
+            raise InvalidRequest(f"{where}.text has {len(msg.text)} characters; the limit is {MAX_QUERY_CHARS}")
+        return TextItem(msg.text)
+    if kind == "image":
+        _check_size("image", len(msg.image))
+        return ImageItem(msg.image)
+    clip = getattr(msg, kind)
+    _check_size(kind, len(clip.data))
+    fmt = clip.format.lower()
+    if fmt not in CONTAINER_FORMATS:
+        raise InvalidRequest(
+            f"{kind}.format {clip.format!r} is not supported for query clips; "
+            f"use one of {', '.join(sorted(CONTAINER_FORMATS))}"
+        )
+    return AudioClip(clip.data, fmt) if kind == "audio" else VideoClip(clip.data, fmt)
+
+
+def _check_size(kind: str, size: int) -> None:
+    if size == 0:
+        raise InvalidRequest(f"the {kind} query is empty")
+    if size > MAX_QUERY_MEDIA_BYTES:
+        raise TooLarge(f"the {kind} query has {size} bytes; the limit is {MAX_QUERY_MEDIA_BYTES >> 20} MiB")
+
+
+def search_query(msg: vigil_pb2.SearchRequest) -> SearchQuery:
+    item = query_item(msg)
+    top_k = msg.top_k or DEFAULT_TOP_K
+    if top_k > MAX_TOP_K:
+        raise InvalidRequest(f"top_k must be at most {MAX_TOP_K}")
+    modalities = modality_list(msg.modalities, "SearchRequest")
+    start = end = None
+    if msg.HasField("time_range"):
+        start = msg.time_range.start
+        end = msg.time_range.end if msg.time_range.end > 0 else None
+        if end is not None and end <= start:
+            raise InvalidRequest("time_range.end must be after time_range.start (or <= 0 for no upper bound)")
+    stream_ids(msg.stream_ids)
+    return SearchQuery(
+        item=item,
+        top_k=top_k,
+        filter=SearchFilter(modalities=modalities, stream_ids=tuple(msg.stream_ids), start=start, end=end),
+    )
+
+
+def modality_list(values: Iterable[vigil_pb2.Modality], where: str) -> tuple[Modality, ...]:
+    modalities = []
+    for value in values:
+        if value not in MODALITY_FROM_PROTO:
+            raise InvalidRequest(f"unknown modality {value} in {where}.modalities")
+        modalities.append(MODALITY_FROM_PROTO[value])
+    return tuple(modalities)
+
+
+def stream_ids(values: Iterable[str]) -> tuple[str, ...]:
+    for stream_id in values:
+        if not STREAM_ID.match(stream_id):
+            raise InvalidRequest(f"stream id {stream_id!r} is not valid")
+    return tuple(values)
+
+
+# -- dataclasses -> protobuf ------------------------------------------------------------------
+
+
+def segment_proto(s: Segment) -> vigil_pb2.Segment:
+    return vigil_pb2.Segment(
+        segment_id=s.segment_id,
+        stream_id=s.stream_id,
+        modality=MODALITY_TO_PROTO[s.modality],
+        start=s.start,
+        end=s.end,
+        text=s.text,
+        language=s.language,
+        translation=s.translation,
+    )
+
+
+def event_proto(event: IngestEvent) -> vigil_pb2.IngestEvent:
+    if isinstance(event, ChunkAcked):
+        return vigil_pb2.IngestEvent(
+            ack=vigil_pb2.ChunkAck(sequence=event.sequence, bytes_received=event.bytes_received)
+        )
+    if isinstance(event, SegmentStored):
+        return vigil_pb2.IngestEvent(segment=vigil_pb2.SegmentIndexed(segment=segment_proto(event.segment)))
+    if isinstance(event, Alert):
+        from vigil_server.wire_moderation import alert_proto
+
+        return vigil_pb2.IngestEvent(alert=alert_proto(event))
+    assert isinstance(event, IngestSummary)
+    return vigil_pb2.IngestEvent(
+        summary=vigil_pb2.IngestSummary(
+            stream_id=event.stream_id,
+            chunks_received=event.chunks_received,
+            bytes_received=event.bytes_received,
+            media_seconds=event.media_seconds,
+            frames_indexed=event.frames_indexed,
+            speech_segments_indexed=event.speech_segments_indexed,
+            wall_seconds=event.wall_seconds,
+            spooled=event.spooled,
+            sound_segments_indexed=event.sound_segments_indexed,
+        )
+    )
+
+
+def match_proto(m: Match) -> vigil_pb2.Match:
+    return vigil_pb2.Match(segment=segment_proto(m.segment), score=m.score, cosine=m.cosine)

@@ -1,0 +1,221 @@
+"""Protobuf <-> dataclasses for the moderation RPCs (standing queries, banks, alerts).
+
+Like servicer.py, the only other module that knows protobuf: requests are checked here and
+turned into the domain types; nothing below the servicer sees a message.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import AsyncIterator
+
+from vigil.v1 import vigil_pb2
+from vigil_server.decode import CONTAINER_FORMATS
+from vigil_server.errors import InvalidRequest, TooLarge
+from vigil_server.types import (
+    Alert,
+    AlertKind,
+    BankItem,
+    BankItemSpec,
+    ExampleItem,
+    MatchMethod,
+    ReferenceKind,
+    StandingQuery,
+    StandingQuerySpec,
+    WatchFilter,
+)
+from vigil_server.wire import MAX_QUERY_CHARS, MODALITY_TO_PROTO, example_item, modality_list, stream_ids
+
+BANK_NAME = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+MAX_LABEL_CHARS = 256
+MAX_EXAMPLES = 16
+MAX_THRESHOLD = 50.0
+MAX_ITEM_BYTES = 64 << 20
+MAX_HASH_LIST_BYTES = 16 << 20
+MAX_ID_CHARS = 64
+
+KIND_FROM_PROTO = {
+    vigil_pb2.REFERENCE_KIND_IMAGE: ReferenceKind.IMAGE,
+    vigil_pb2.REFERENCE_KIND_AUDIO: ReferenceKind.AUDIO,
+    vigil_pb2.REFERENCE_KIND_VIDEO: ReferenceKind.VIDEO,
+}
+KIND_TO_PROTO = {
+    **{v: k for k, v in KIND_FROM_PROTO.items()},
+    ReferenceKind.PDQ_HASH: vigil_pb2.REFERENCE_KIND_PDQ_HASH,
+}
+ALERT_KIND_TO_PROTO = {AlertKind.QUERY: vigil_pb2.ALERT_KIND_QUERY, AlertKind.REFERENCE: vigil_pb2.ALERT_KIND_REFERENCE}
+METHOD_TO_PROTO = {
+    MatchMethod.EMBEDDING: vigil_pb2.MATCH_METHOD_EMBEDDING,
+    MatchMethod.PDQ: vigil_pb2.MATCH_METHOD_PDQ,
+    MatchMethod.FINGERPRINT: vigil_pb2.MATCH_METHOD_FINGERPRINT,
+}
+
+
+def _short(value: str, field: str) -> str:
+    if len(value) > MAX_LABEL_CHARS:
+        raise InvalidRequest(f"{field} has {len(value)} characters; the limit is {MAX_LABEL_CHARS}")
+    return value
+
+
+def bank_name(value: str, field: str = "bank") -> str:
+    if not BANK_NAME.match(value):
+        raise InvalidRequest(f"{field} must be 1-64 characters from [A-Za-z0-9._:-], got {value!r}")
+    return value
+
+
+def object_id(value: str, field: str) -> str:
+    if not value or len(value) > MAX_ID_CHARS:
+        raise InvalidRequest(f"{field} must be an id as returned by the server")
+    return value
+
+
+def archive_window(value: float, field: str) -> float | None:
+    """0: the server default (None); negative: no archive search (0.0); else seconds."""
+    if not math.isfinite(value):
+        raise InvalidRequest(f"{field} must be a finite number of seconds")
+    if value == 0:
+        return None
+    return max(0.0, value)
+
+
+def standing_query_spec(msg: vigil_pb2.AddStandingQueryRequest) -> StandingQuerySpec:
+    if len(msg.text) > MAX_QUERY_CHARS:
+        raise InvalidRequest(f"text has {len(msg.text)} characters; the limit is {MAX_QUERY_CHARS}")
+    if not msg.text.strip() and not msg.examples:
+        raise InvalidRequest("a standing query needs text or at least one example")
+    if len(msg.examples) > MAX_EXAMPLES or len(msg.negatives) > MAX_EXAMPLES:
+        raise InvalidRequest(f"a standing query takes at most {MAX_EXAMPLES} examples and {MAX_EXAMPLES} negatives")
+    if not (math.isfinite(msg.threshold) and 0 <= msg.threshold <= MAX_THRESHOLD):
+        raise InvalidRequest(f"threshold must be in (0, {MAX_THRESHOLD:g}] or 0 for the server default")
+
+    def items(examples: list[vigil_pb2.QueryExample], field: str) -> tuple[ExampleItem, ...]:
+        result = []
+        for n, example in enumerate(examples):
+            kind = example.WhichOneof("example")
+            if kind is None:
+                raise InvalidRequest(f"{field}[{n}] is empty: give text, image, audio or video")
+            result.append(example_item(example, kind, f"{field}[{n}]"))
+        return tuple(result)
+
+    return StandingQuerySpec(
+        text=msg.text.strip(),
+        examples=items(list(msg.examples), "examples"),
+        negatives=items(list(msg.negatives), "negatives"),
+        modalities=modality_list(msg.modalities, "AddStandingQueryRequest"),
+        stream_ids=stream_ids(msg.stream_ids),
+        threshold=msg.threshold,
+        label=_short(msg.label, "label"),
+    )
+
+
+async def bank_item_spec(requests: AsyncIterator[vigil_pb2.AddBankItemRequest]) -> BankItemSpec:
+    """Header, then the media from sequenced chunks."""
+    first = await anext(aiter(requests), None)
+    if first is None or first.WhichOneof("request") != "header":
+        raise InvalidRequest("the first AddBankItemRequest must carry a header (BankItemHeader)")
+    header = first.header
+    bank_name(header.bank, "header.bank")
+    if header.kind not in KIND_FROM_PROTO:
+        raise InvalidRequest(
+            "header.kind must be REFERENCE_KIND_IMAGE, _AUDIO or _VIDEO (import PDQ hashes with ImportHashes)"
+        )
+    kind = KIND_FROM_PROTO[header.kind]
+    fmt = header.format.lower()
+    if kind is not ReferenceKind.IMAGE and fmt not in CONTAINER_FORMATS:
+        raise InvalidRequest(
+            f"header.format {header.format!r} is not supported for {kind.value} references; "
+            f"use one of {', '.join(sorted(CONTAINER_FORMATS))}"
+        )
+    parts: list[bytes] = []
+    size = 0
+    async for request in requests:
+        if request.WhichOneof("request") != "chunk":
+            raise InvalidRequest("only the first AddBankItemRequest may carry a header; later ones carry a chunk")
+        if request.chunk.sequence != len(parts):
+            raise InvalidRequest(f"chunk sequence {request.chunk.sequence} where {len(parts)} was expected")
+        size += len(request.chunk.data)
+        if size > MAX_ITEM_BYTES:
+            raise TooLarge(f"the reference media is over {MAX_ITEM_BYTES >> 20} MiB")
+        parts.append(request.chunk.data)
+    if size == 0:
+        raise InvalidRequest("the reference media is empty: send it in chunks after the header")
+    return BankItemSpec(
+        bank=header.bank,
+        kind=kind,
+        data=b"".join(parts),
+        format=fmt,
+        label=_short(header.label, "header.label"),
+        external_id=_short(header.external_id, "header.external_id"),
+        archive_window_s=archive_window(header.archive_window, "header.archive_window"),
+    )
+
+
+def hash_list(msg: vigil_pb2.ImportHashesRequest) -> str:
+    bank_name(msg.bank)
+    if len(msg.hash_list) > MAX_HASH_LIST_BYTES:
+        raise TooLarge(f"the hash list is over {MAX_HASH_LIST_BYTES >> 20} MiB; import it in parts")
+    _short(msg.label, "label")
+    return msg.hash_list
+
+
+def watch_filter(msg: vigil_pb2.WatchRequest) -> WatchFilter:
+    for bank in msg.banks:
+        bank_name(bank, "banks")
+    return WatchFilter(stream_ids=stream_ids(msg.stream_ids), banks=tuple(msg.banks), query_ids=tuple(msg.query_ids))
+
+
+def standing_query_proto(q: StandingQuery) -> vigil_pb2.StandingQuery:
+    return vigil_pb2.StandingQuery(
+        query_id=q.query_id,
+        text=q.text,
+        label=q.label,
+        modalities=[MODALITY_TO_PROTO[m] for m in q.modalities],
+        stream_ids=list(q.stream_ids),
+        threshold=q.threshold,
+        example_count=q.example_count,
+        negative_count=q.negative_count,
+        created_at=q.created_at,
+    )
+
+
+def bank_item_proto(item: BankItem) -> vigil_pb2.BankItem:
+    return vigil_pb2.BankItem(
+        item_id=item.item_id,
+        bank=item.bank,
+        kind=KIND_TO_PROTO[item.kind],
+        label=item.label,
+        external_id=item.external_id,
+        pdq_hashes=item.pdq_hashes,
+        fingerprint_seconds=item.fingerprint_seconds,
+        created_at=item.created_at,
+    )
+
+
+def alert_proto(a: Alert) -> vigil_pb2.Alert:
+    msg = vigil_pb2.Alert(
+        alert_id=a.alert_id,
+        kind=ALERT_KIND_TO_PROTO[a.kind],
+        stream_id=a.stream_id,
+        start=a.start,
+        end=a.end,
+        modality=MODALITY_TO_PROTO[a.modality],
+        segment_id=a.segment_id,
+        match_id=a.match_id,
+        label=a.label,
+        bank=a.bank,
+        external_id=a.external_id,
+        methods=[METHOD_TO_PROTO[m] for m in a.methods],
+        score=a.score,
+        cosine=a.cosine,
+        text=a.text,
+        thumbnail_jpeg=a.thumbnail_jpeg,
+        suppressed=a.suppressed,
+        from_archive=a.from_archive,
+        raised_at=a.raised_at,
+    )
+    if a.hash_distance is not None:
+        msg.hash_distance = a.hash_distance
+    if a.fingerprint_score is not None:
+        msg.fingerprint_score = a.fingerprint_score
+    return msg
