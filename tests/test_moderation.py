@@ -23,6 +23,7 @@ from tests.server_process import ServerProcess
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc
 from vigil_models.hashing import PDQ_MATCH_DISTANCE, pdq_hash
+from vigil_server.watchlist import BANK_MIN_COSINE
 
 MUSIC = Path("/usr/share/asterisk/moh")  # Debian asterisk-moh-opsound-wav (scripts/setup.sh installs it)
 CHUNK = 64 << 10
@@ -159,7 +160,7 @@ def test_flagged_photo_matches_an_altered_copy_in_a_stream_and_two_watchers_see_
         assert alert.kind == pb.ALERT_KIND_REFERENCE and alert.label == "flagged cat" and alert.bank == "photos-a"
         assert alert.stream_id == "photo-stream-a" and alert.modality == pb.MODALITY_FRAME
         assert in_range(alert, PHOTO_SECONDS, 2 * PHOTO_SECONDS), alert
-        assert pb.MATCH_METHOD_EMBEDDING in alert.methods and alert.cosine >= 0.9
+        assert pb.MATCH_METHOD_EMBEDDING in alert.methods and alert.cosine >= BANK_MIN_COSINE
         with Image.open(io.BytesIO(alert.thumbnail_jpeg)) as thumbnail:
             assert thumbnail.format == "JPEG" and thumbnail.width > thumbnail.height  # 16:9 restored
         for watcher in (first, second):

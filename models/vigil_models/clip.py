@@ -290,8 +290,13 @@ class ClipImageAdapter:
     def __init__(self, clip: ClipEncoder):
         self.clip = clip
         self.dim = clip.dim
+        self.descriptor_dim = clip.dim
 
     def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        return self.clip.embed_images(images)
+
+    def describe(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """CLIP's image embedding doubles as the copy descriptor (not tuned: see docs/moderation.md)."""
         return self.clip.embed_images(images)
 
 

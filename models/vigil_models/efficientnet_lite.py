@@ -132,6 +132,7 @@ class EfficientNetLite(nn.Module):
     ):
         super().__init__()
         self.input_size = input_size  # the square side it was trained at; encoders resize frames to it
+        self.feature_dim = FEATURE_DIM
         self._conv_stem = SameConv2d(3, stem_channels, 3, stride=2, bias=False)
         self._bn0 = _bn(stem_channels)
         blocks: list[nn.Module] = []

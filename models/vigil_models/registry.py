@@ -117,12 +117,22 @@ class TextEmbedder(Protocol):
 
 
 class ImageEmbedder(Protocol):
-    """`embed(uint8 HxWx3 RGB frames) -> float32[n, dim]`, L2-normalised rows."""
+    """`embed(uint8 HxWx3 RGB frames) -> float32[n, dim]`, L2-normalised rows.
+
+    `describe(frames) -> float32[n, descriptor_dim]`, L2-normalised rows: a descriptor for
+    near-duplicate (copy) detection, which tells two photos of one kind of thing apart where
+    the shared-space vector, made to match meaning, does not.
+    """
 
     @property
     def dim(self) -> int: ...
 
+    @property
+    def descriptor_dim(self) -> int: ...
+
     def embed(self, images: Sequence[np.ndarray]) -> np.ndarray: ...
+
+    def describe(self, images: Sequence[np.ndarray]) -> np.ndarray: ...
 
 
 class AudioEmbedder(Protocol):

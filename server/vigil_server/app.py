@@ -56,7 +56,12 @@ def build_pipeline(settings: Settings) -> Pipeline:
         clap_model=settings.clap_model,
     )
     uri = settings.milvus_uri or lite_uri(settings.data_dir)
-    store = SegmentStore(StoreSettings(uri=uri, token=settings.milvus_token), models.space.name, models.space.dim)
+    store = SegmentStore(
+        StoreSettings(uri=uri, token=settings.milvus_token),
+        models.space.name,
+        models.space.dim,
+        descriptor_dim=models.image.descriptor_dim,
+    )
     stored = store.count()
     log.info("store %s, collection %s, %d segments", uri, store.collection, stored)
     calibrator = load_calibrator(models.text.embed(list(PROBE_TEXTS)), settings, store, stored)
@@ -68,7 +73,9 @@ def build_pipeline(settings: Settings) -> Pipeline:
         moderation=ModerationSettings(settings.archive_window_s, settings.alert_window_s),
         thresholds=Thresholds(query_score=settings.query_threshold, bank_cosine=settings.bank_min_cosine),
     )
-    watchlist_db = WatchlistDb(settings.data_dir / f"watchlist-{store.collection}.sqlite3", store.dim)
+    watchlist_db = WatchlistDb(
+        settings.data_dir / f"watchlist-{store.collection}.sqlite3", store.dim, store.descriptor_dim
+    )
     return Pipeline(models, store, calibrator, pipeline_settings, watchlist_db)
 
 

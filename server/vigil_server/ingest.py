@@ -134,8 +134,8 @@ class IngestSession:
             tenant=self.config.tenant,
         )
 
-    async def _store(self, segment: Segment, vector: np.ndarray) -> None:
-        await self.pipeline.inserter.submit((segment, vector))
+    async def _store(self, segment: Segment, vector: np.ndarray, descriptor: np.ndarray | None = None) -> None:
+        await self.pipeline.inserter.submit((segment, vector, descriptor))
         self.events.put_nowait(SegmentStored(segment))
 
     async def _frames(self) -> None:
@@ -157,11 +157,11 @@ class IngestSession:
 
     async def _index_frame(self, index: int, frame: np.ndarray) -> None:
         step = 1.0 / self.config.frame_rate
-        vector = await self.pipeline.image.submit(frame)
+        vector, descriptor = await asyncio.gather(self.pipeline.image.submit(frame), self.pipeline.copy.submit(frame))
         segment = self._segment(Modality.FRAME, index * step, (index + 1) * step)
-        await self._store(segment, vector)
+        await self._store(segment, vector, descriptor)
         self.frames_indexed += 1
-        await self.pipeline.moderation.frame_stored(segment, vector, frame, self.decoder.aspect)
+        await self.pipeline.moderation.frame_stored(segment, vector, descriptor, frame, self.decoder.aspect)
 
     async def _audio(self) -> None:
         """Speech segments (VAD + Whisper) and, in blocks of SOUND_BLOCK_S, non-speech sound segments."""

@@ -46,7 +46,6 @@ from vigil_server.types import (
     MatchMethod,
     Modality,
     ReferenceKind,
-    SearchFilter,
     Segment,
     StandingQuery,
     StandingQuerySpec,
@@ -155,10 +154,10 @@ class Moderation:
 
     async def _describe(self, spec: BankItemSpec) -> tuple[np.ndarray, list[PdqHash], AudioFingerprint | None]:
         """Vectors, PDQ hashes and fingerprint of a reference item's media."""
-        no_vectors = np.zeros((0, self.db.dim), np.float32)
+        no_vectors = np.zeros((0, self.db.descriptor_dim), np.float32)
         if spec.kind is ReferenceKind.IMAGE:
             image = await asyncio.to_thread(decode_image, spec.data)
-            vector = await self.pipeline.image.submit(image, wait=False)
+            vector = await self.pipeline.copy.submit(image, wait=False)
             hashes = await asyncio.to_thread(pdq_hash_dihedral, image)
             usable = [h for h in hashes if (h.quality or 0) >= PDQ_MIN_QUALITY]
             return vector[None], usable, None
@@ -174,7 +173,7 @@ class Moderation:
         kept = await asyncio.to_thread(_distinct_frames, frames)
         if not kept and fingerprint is None:
             raise InvalidMedia("the video reference has no frame with enough detail and no audio to fingerprint")
-        vectors = await self.pipeline.image.submit_many([f for f, _ in kept], wait=False) if kept else []
+        vectors = await self.pipeline.copy.submit_many([f for f, _ in kept], wait=False) if kept else []
         matrix = np.stack(vectors) if vectors else no_vectors
         return matrix, [h for _, h in kept], fingerprint
 
@@ -192,7 +191,7 @@ class Moderation:
         stored = [
             StoredItem(
                 BankItem(uuid.uuid4().hex, bank, ReferenceKind.PDQ_HASH, line_label or label, "", 1, 0.0, now, tenant),
-                np.zeros((0, self.db.dim), np.float32),
+                np.zeros((0, self.db.descriptor_dim), np.float32),
                 (value,),
                 None,
             )
@@ -225,20 +224,24 @@ class Moderation:
         for alert in self.watchlist.match_queries(segment, vector):
             self.hub.publish(alert)
 
-    async def frame_stored(self, segment: Segment, vector: np.ndarray, frame: np.ndarray, aspect: float) -> None:
+    async def frame_stored(
+        self, segment: Segment, vector: np.ndarray, descriptor: np.ndarray, frame: np.ndarray, aspect: float
+    ) -> None:
         """Hash and archive a stored frame, then check it against queries and bank items."""
-        alerts = await asyncio.to_thread(self._check_frame, segment, vector, frame, aspect)
+        alerts = await asyncio.to_thread(self._check_frame, segment, vector, descriptor, frame, aspect)
         for alert in alerts:
             self.hub.publish(alert)
 
-    def _check_frame(self, segment: Segment, vector: np.ndarray, frame: np.ndarray, aspect: float) -> list[Alert]:
+    def _check_frame(
+        self, segment: Segment, vector: np.ndarray, descriptor: np.ndarray, frame: np.ndarray, aspect: float
+    ) -> list[Alert]:
         value = pdq_hash(frame)
         if (value.quality or 0) >= PDQ_MIN_QUALITY:
             self.db.archive_frame(
                 ArchivedFrame(segment.segment_id, segment.tenant, segment.stream_id, segment.start, segment.end, value)
             )
             self._count_archived()
-        alerts = self.watchlist.match_queries(segment, vector) + self.watchlist.match_frame(segment, vector, value)
+        alerts = self.watchlist.match_queries(segment, vector) + self.watchlist.match_frame(segment, descriptor, value)
         if alerts:
             thumbnail = jpeg_thumbnail(frame, aspect)
             alerts = [replace(a, thumbnail_jpeg=thumbnail) for a in alerts]
@@ -271,9 +274,9 @@ class Moderation:
         for stored in items:
             frames: dict[str, tuple[Segment, float, int | None]] = {}  # segment id -> cosine, distance
             if len(stored.vectors):
-                search = SearchFilter(tenant=tenant, modalities=(Modality.FRAME,), stored_after_ms=int(since * 1000))
                 for vector in stored.vectors:
-                    for match in self.pipeline.store.search(vector.tolist(), search, ARCHIVE_TOP_K):
+                    store = self.pipeline.store
+                    for match in store.search_descriptors(vector.tolist(), tenant, int(since * 1000), ARCHIVE_TOP_K):
                         if match.cosine >= self.watchlist.thresholds.bank_cosine:
                             _, cosine, _ = frames.get(match.segment.segment_id, (match.segment, -1.0, None))
                             frames[match.segment.segment_id] = (match.segment, max(cosine, match.cosine), None)

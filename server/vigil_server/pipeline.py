@@ -41,6 +41,10 @@ class PipelineSettings:
     thresholds: Thresholds = Thresholds()
 
 
+# A segment, its vector in the shared space and, for frames, its copy descriptor.
+StoreRow = tuple[Segment, np.ndarray, np.ndarray | None]
+
+
 def _rows(matrix: np.ndarray) -> list[np.ndarray]:
     return list(matrix)
 
@@ -71,9 +75,13 @@ class Pipeline:
         self.sound = BatchWorker[np.ndarray, list[SoundWindow]](
             "sound", lambda b: [models.sound.tag(a) for a in b], settings.speech_batch
         )
-        self.inserter = BatchWorker[tuple[Segment, np.ndarray], None]("store", self._insert, settings.store_batch)
+        # Copy descriptors of frames, for reference banks (see ImageEmbedder.describe).
+        self.copy = BatchWorker[np.ndarray, np.ndarray](
+            "copy", lambda b: _rows(models.image.describe(b)), settings.image_batch
+        )
+        self.inserter = BatchWorker[StoreRow, None]("store", self._insert, settings.store_batch)
         self._workers: list[BatchWorker[Any, Any]] = [
-            self.text, self.image, self.detector, self.transcriber, self.sound, self.inserter,
+            self.text, self.image, self.copy, self.detector, self.transcriber, self.sound, self.inserter,
         ]  # fmt: skip
         # An audio encoder (CLAP) embeds sound itself; label spaces embed the sound's caption mixture.
         self.audio: BatchWorker[np.ndarray, np.ndarray] | None = None
@@ -84,13 +92,16 @@ class Pipeline:
             )
             self._workers.append(self.audio)
         self._active: set[tuple[str, str]] = set()
-        watchlist = Watchlist(calibrator, store.dim, settings.thresholds)
+        watchlist = Watchlist(calibrator, store.dim, store.descriptor_dim, settings.thresholds)
         self.moderation = Moderation(self, watchlist_db, watchlist, settings.moderation)
 
-    def _insert(self, batch: Sequence[tuple[Segment, np.ndarray]]) -> list[None]:
-        self.store.insert([(segment, vector.tolist()) for segment, vector in batch])
+    def _insert(self, batch: Sequence[StoreRow]) -> list[None]:
+        self.store.insert([(segment, vector.tolist()) for segment, vector, _ in batch])
+        descriptors = [(segment, d.tolist()) for segment, _, d in batch if d is not None]
+        if descriptors:
+            self.store.insert_descriptors(descriptors)
         for modality in Modality:
-            vectors = [vector for segment, vector in batch if segment.modality is modality]
+            vectors = [vector for segment, vector, _ in batch if segment.modality is modality]
             if vectors:
                 self.calibrator.observe(modality, np.stack(vectors))
         return [None] * len(batch)

@@ -73,17 +73,41 @@ def filter_expression(f: SearchFilter) -> str:
 
 
 class SegmentStore:
-    """Blocking API; callers run it off the event loop (the pipeline's store worker)."""
+    """Blocking API; callers run it off the event loop (the pipeline's store worker).
 
-    def __init__(self, settings: StoreSettings, space: str, dim: int):
+    With `descriptor_dim`, a second collection keeps every frame's copy descriptor (see
+    ImageEmbedder.describe) for matching reference pictures against the archive.
+    """
+
+    def __init__(self, settings: StoreSettings, space: str, dim: int, descriptor_dim: int = 0):
         self.settings = settings
         self.dim = dim
+        self.descriptor_dim = descriptor_dim
         self.collection = collection_name(space, dim)
+        self.copies = collection_name(space, descriptor_dim).replace("_segments_", "_copies_")
         try:
             self._client = MilvusClient(uri=settings.uri, token=settings.token, timeout=settings.timeout_s)
         except MilvusException as exc:
             raise StoreUnavailable(f"cannot open the Milvus store at {settings.uri}: {exc}") from exc
         self._call(self._ensure_collection)
+        if descriptor_dim:
+            self._call(self._ensure_copies)
+
+    def _ensure_copies(self) -> None:
+        if self._client.has_collection(self.copies, timeout=self.settings.timeout_s):
+            self._client.load_collection(self.copies, timeout=self.settings.startup_timeout_s)
+            return
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("segment_id", DataType.VARCHAR, max_length=64, is_primary=True)
+        schema.add_field("tenant", DataType.VARCHAR, max_length=64)
+        schema.add_field("stream_id", DataType.VARCHAR, max_length=128)
+        schema.add_field("start", DataType.DOUBLE)
+        schema.add_field("end", DataType.DOUBLE)
+        schema.add_field("created_at", DataType.INT64)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.descriptor_dim)
+        index = self._client.prepare_index_params()
+        index.add_index("vector", index_type="AUTOINDEX", metric_type="COSINE")
+        self._client.create_collection(self.copies, schema=schema, index_params=index, timeout=self.settings.timeout_s)
 
     def _ensure_collection(self) -> None:
         if self._client.has_collection(self.collection, timeout=self.settings.timeout_s):
@@ -138,6 +162,43 @@ class SegmentStore:
             for s, vector in rows
         ]
         self._call(lambda: self._client.insert(self.collection, data, timeout=self.settings.timeout_s))
+
+    def insert_descriptors(self, rows: list[tuple[Segment, list[float]]]) -> None:
+        now = int(time.time() * 1000)
+        data = [
+            {
+                "segment_id": s.segment_id,
+                "tenant": s.tenant,
+                "stream_id": s.stream_id,
+                "start": s.start,
+                "end": s.end,
+                "created_at": now,
+                "vector": vector,
+            }
+            for s, vector in rows
+        ]
+        self._call(lambda: self._client.insert(self.copies, data, timeout=self.settings.timeout_s))
+
+    def search_descriptors(self, vector: list[float], tenant: str, since_ms: int, top_k: int) -> list[Match]:
+        """Frames stored since `since_ms` whose copy descriptor is nearest to `vector`."""
+        hits = self._call(
+            lambda: self._client.search(
+                self.copies,
+                data=[vector],
+                limit=top_k,
+                filter=f"tenant == {_quote(tenant)} and created_at >= {int(since_ms)}",
+                output_fields=["tenant", "stream_id", "start", "end"],
+                timeout=self.settings.timeout_s,
+                consistency_level="Session",
+            )
+        )
+        matches = []
+        for hit in hits[0]:
+            e = hit["entity"]
+            segment_id = str(hit.get("segment_id", hit.get("id")))
+            frame = Segment(segment_id, e["stream_id"], Modality.FRAME, e["start"], e["end"], tenant=e["tenant"])
+            matches.append(Match(frame, float(hit["distance"])))
+        return matches
 
     def search(self, vector: list[float], f: SearchFilter, top_k: int) -> list[Match]:
         hits = self._call(

@@ -69,7 +69,7 @@ class StoredQuery:
 @dataclass(frozen=True)
 class StoredItem:
     item: BankItem
-    vectors: np.ndarray  # float32 [n, dim]: the item's pictures (none for audio and hashes)
+    vectors: np.ndarray  # float32 [n, descriptor_dim]: copy descriptors of the item's pictures (none for audio)
     hashes: tuple[PdqHash, ...]
     fingerprint: AudioFingerprint | None
 
@@ -104,10 +104,11 @@ def _fingerprint(blob: bytes, seconds: float) -> AudioFingerprint | None:
 
 
 class WatchlistDb:
-    def __init__(self, path: Path, dim: int):
+    def __init__(self, path: Path, dim: int, descriptor_dim: int):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.dim = dim
+        self.dim = dim  # standing query vectors: the shared space
+        self.descriptor_dim = descriptor_dim  # bank pictures: copy descriptors
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -217,7 +218,8 @@ class WatchlistDb:
                 created_at=created,
                 tenant=tenant,
             )
-            result.append(StoredItem(item, _matrix(vectors, self.dim), item_hashes, _fingerprint(fingerprint, seconds)))
+            matrix = _matrix(vectors, self.descriptor_dim)
+            result.append(StoredItem(item, matrix, item_hashes, _fingerprint(fingerprint, seconds)))
         return result
 
     # -- archive
