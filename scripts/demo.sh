@@ -26,8 +26,19 @@ echo "demo: server on $address, loading models (log: $log)"
 vigil=(.venv/bin/vigil --server "$address")
 "${vigil[@]}" health --wait 300
 
+# Moderation: flag the cat photo and watch for a spoken phrase; the ingest below prints ALERT lines.
+photo="$data/flagged-cat.jpg"
+.venv/bin/python -c "import sys; from PIL import Image; from scripts.sample_media import skimage_photo
+Image.fromarray(skimage_photo('chelsea')).save(sys.argv[1])" "$photo"
+id_of() { .venv/bin/python -c "import json, sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
+echo "demo: vigil bank add $photo --bank demo --label \"flagged cat\"; vigil query add \"a lighthouse keeper\""
+item=$("${vigil[@]}" bank add "$photo" --bank demo --label "flagged cat" --archive-window -1 --json | id_of item_id)
+query=$("${vigil[@]}" query add "the lighthouse keeper painted the door" --label "lighthouse" --json | id_of query_id)
+forget_flags() { "${vigil[@]}" bank remove "$item" >/dev/null; "${vigil[@]}" query remove "$query" >/dev/null; }
+
 stream="demo-$(date +%s)"
 "${vigil[@]}" ingest "$sample" --stream "$stream"
+forget_flags
 for query in "a cat" "a cup of coffee" "a rocket" "what did the lighthouse keeper paint"; do
     echo
     echo "demo: vigil search \"$query\" --top-k 3"

@@ -34,8 +34,11 @@ def _children() -> set[int]:
     """Pids of this process's live (or unreaped) children, over all its threads."""
     pids: set[int] = set()
     for path in glob.glob("/proc/self/task/*/children"):
-        with open(path) as f:
-            pids |= {int(pid) for pid in f.read().split()}
+        try:
+            with open(path) as f:
+                pids |= {int(pid) for pid in f.read().split()}
+        except FileNotFoundError:  # the thread ended after the listing
+            continue
     return pids
 
 

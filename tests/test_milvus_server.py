@@ -74,7 +74,10 @@ def test_spoken_phrase_is_found_through_a_milvus_server(
     assert not (vigil_on_milvus.data_dir / "milvus.db").exists()
     milvus = MilvusClient(uri=milvus_uri, timeout=30)
     try:
-        [collection] = [c for c in milvus.list_collections() if c.startswith("vigil_")]
+        [collection] = [c for c in milvus.list_collections() if c.startswith("vigil_") and "_segments_" in c]
+        # Frames' copy descriptors (for reference banks) live beside them in the same server.
+        [copies] = [c for c in milvus.list_collections() if c.startswith("vigil_") and "_copies_" in c]
+        assert milvus.query(copies, filter=f'stream_id == "{STREAM_ID}"', output_fields=["start"], limit=100)
         rows = milvus.query(
             collection,
             filter=f'stream_id == "{STREAM_ID}"',

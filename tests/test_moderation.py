@@ -110,7 +110,7 @@ class Watcher:
         self.error: grpc.RpcError | None = None
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
-        time.sleep(0.5)  # the subscription is made when the server runs the call
+        self.call.initial_metadata()  # the server sends its headers once the watcher is subscribed
 
     def _read(self) -> None:
         try:

@@ -25,4 +25,7 @@ def test_contract_is_versioned() -> None:
     from vigil.v1 import vigil_pb2
 
     assert vigil_pb2.DESCRIPTOR.package == "vigil.v1"
-    assert set(vigil_pb2.DESCRIPTOR.services_by_name["Vigil"].methods_by_name) == {"Ingest", "Search"}
+    assert set(vigil_pb2.DESCRIPTOR.services_by_name["Vigil"].methods_by_name) == {
+        "Ingest", "Search", "AddStandingQuery", "ListStandingQueries", "RemoveStandingQuery", "AddBankItem",
+        "ListBankItems", "RemoveBankItem", "ImportHashes", "ExportHashes", "Watch",
+    }  # fmt: skip

@@ -59,29 +59,9 @@ class AlertHub:
 
         return unsubscribe
 
-    async def watch(self, watch: WatchFilter) -> AsyncIterator[Alert]:
-        """Alerts that pass `watch`, from now until the caller stops iterating."""
-        queue: asyncio.Queue[Alert] = asyncio.Queue()
-        overflowed = False
-
-        def deliver(alert: Alert) -> None:
-            nonlocal overflowed
-            if queue.qsize() >= WATCH_QUEUE:
-                overflowed = True
-            else:
-                queue.put_nowait(alert)
-
-        unsubscribe = self.subscribe(watch, deliver)
-        try:
-            while True:
-                if overflowed and queue.empty():
-                    raise Overloaded(
-                        f"more than {WATCH_QUEUE} alerts waited for this watcher and later ones were dropped; "
-                        "read faster or narrow the filter, and reconnect"
-                    )
-                yield await queue.get()
-        finally:
-            unsubscribe()
+    def watch(self, watch: WatchFilter) -> Subscription:
+        """Alerts that pass `watch`, from this call on (the subscription is made before it returns)."""
+        return Subscription(self, watch)
 
     def publish(self, alert: Alert) -> bool:
         """Send the alert, or hold it back under flood control; True when sent now."""
@@ -129,6 +109,36 @@ class AlertHub:
             if pair.timer is not None:
                 pair.timer.cancel()
         self._pairs.clear()
+
+
+class Subscription:
+    """A Watch call's queue of alerts. Iterate it; `close()` (or the end of iteration) unsubscribes."""
+
+    def __init__(self, hub: AlertHub, watch: WatchFilter):
+        self._queue: asyncio.Queue[Alert] = asyncio.Queue()
+        self._overflowed = False
+        self._unsubscribe = hub.subscribe(watch, self._deliver)
+
+    def _deliver(self, alert: Alert) -> None:
+        if self._queue.qsize() >= WATCH_QUEUE:
+            self._overflowed = True
+        else:
+            self._queue.put_nowait(alert)
+
+    async def __aiter__(self) -> AsyncIterator[Alert]:
+        try:
+            while True:
+                if self._overflowed and self._queue.empty():
+                    raise Overloaded(
+                        f"more than {WATCH_QUEUE} alerts waited for this watcher and later ones were dropped; "
+                        "read faster or narrow the filter, and reconnect"
+                    )
+                yield await self._queue.get()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._unsubscribe()
 
 
 def _loop_time(monotonic_deadline: float) -> float:

@@ -101,6 +101,11 @@ async def serve(settings: Settings) -> int:
         ("grpc.max_receive_message_length", max(settings.max_chunk_bytes + MESSAGE_OVERHEAD, MAX_QUERY_MESSAGE)),
         ("grpc.max_send_message_length", 16 << 20),
         ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
+        # Ping idle connections (a Watch call may be quiet for hours) so vanished clients are noticed.
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
     ]
     server = grpc.aio.server(options=options)
     state = ServerState(None, settings.default_frame_rate, settings.max_chunk_bytes)

@@ -24,6 +24,7 @@ from vigil_server.decode import AUDIO_RATE, MediaDecoder
 from vigil_server.errors import InvalidRequest
 from vigil_server.segment import SpeechSegmenter, SpeechSpan
 from vigil_server.types import (
+    Alert,
     Chunk,
     ChunkAcked,
     IngestEvent,
@@ -58,6 +59,7 @@ class IngestSession:
         self.frames_indexed = 0
         self.speech_indexed = 0
         self.sound_indexed = 0
+        self.alerts = 0
 
     async def run(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[IngestEvent]:
         began = time.monotonic()
@@ -69,7 +71,7 @@ class IngestSession:
         watcher = asyncio.create_task(self._watch(tasks))
         # The producer sees its stream's alerts among its events.
         own_alerts = WatchFilter(stream_ids=(self.config.stream_id,), tenant=self.config.tenant)
-        unsubscribe = self.pipeline.moderation.hub.subscribe(own_alerts, self.events.put_nowait)
+        unsubscribe = self.pipeline.moderation.hub.subscribe(own_alerts, self._alert)
         try:
             while (event := await self.events.get()) is not _DONE:
                 yield event  # type: ignore[misc]
@@ -85,6 +87,7 @@ class IngestSession:
                 wall_seconds=time.monotonic() - began,
                 spooled=self.decoder.spooled,
                 sound_segments_indexed=self.sound_indexed,
+                alerts=self.alerts,
             )
         finally:
             unsubscribe()
@@ -92,6 +95,10 @@ class IngestSession:
                 task.cancel()
             await asyncio.gather(*tasks, watcher, return_exceptions=True)
             await self.decoder.close()
+
+    def _alert(self, alert: Alert) -> None:
+        self.alerts += 1
+        self.events.put_nowait(alert)
 
     async def _watch(self, tasks: list[asyncio.Task[None]]) -> None:
         """Wait for all tasks; on the first failure cancel the rest. Ends the event queue either way."""

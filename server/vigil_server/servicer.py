@@ -193,8 +193,15 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
         self, request: vigil_pb2.WatchRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[vigil_pb2.Alert]:
         try:
-            hub = self.state.ready().moderation.hub
-            async for alert in hub.watch(watch_filter(request)):
+            subscription = self.state.ready().moderation.hub.watch(watch_filter(request))
+        except VigilError as error:
+            await context.abort(status_of(error), str(error))
+        try:
+            # Response headers now tell the client it is subscribed: alerts from here on reach it.
+            await context.send_initial_metadata(())
+            async for alert in subscription:
                 yield alert_proto(alert)
         except VigilError as error:
             await context.abort(status_of(error), str(error))
+        finally:
+            subscription.close()

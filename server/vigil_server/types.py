@@ -69,6 +69,7 @@ class IngestSummary:
     wall_seconds: float
     spooled: bool
     sound_segments_indexed: int
+    alerts: int = 0
 
 
 @dataclass(frozen=True)

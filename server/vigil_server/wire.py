@@ -204,6 +204,7 @@ def event_proto(event: IngestEvent) -> vigil_pb2.IngestEvent:
             wall_seconds=event.wall_seconds,
             spooled=event.spooled,
             sound_segments_indexed=event.sound_segments_indexed,
+            alerts=event.alerts,
         )
     )
 

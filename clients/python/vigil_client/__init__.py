@@ -2,24 +2,38 @@
 
 from vigil_client.client import (
     DEFAULT_SERVER,
-    FORMAT_BY_EXTENSION,
-    MODALITIES,
-    MediaBytes,
+    AlertWatch,
     SearchMatch,
     SegmentInfo,
     VigilClient,
     VigilError,
-    read_chunks,
+)
+from vigil_client.media import FORMAT_BY_EXTENSION, MODALITIES, MediaBytes, media_kind, read_chunks
+from vigil_client.moderation import (
+    AddedBankItem,
+    AlertInfo,
+    BankItemInfo,
+    Example,
+    ImportedHashes,
+    StandingQueryInfo,
 )
 
 __all__ = [
     "DEFAULT_SERVER",
     "FORMAT_BY_EXTENSION",
     "MODALITIES",
+    "AddedBankItem",
+    "AlertInfo",
+    "AlertWatch",
+    "BankItemInfo",
+    "Example",
+    "ImportedHashes",
     "MediaBytes",
     "SearchMatch",
     "SegmentInfo",
+    "StandingQueryInfo",
     "VigilClient",
     "VigilError",
+    "media_kind",
     "read_chunks",
 ]

@@ -1,8 +1,11 @@
-"""`vigil`: stream media into a Vigil server and search it.
+"""`vigil`: stream media into a Vigil server, search it, and watch it for what you are looking for.
 
 vigil ingest talk.ts --stream cam-1
 ffmpeg -i rtsp://... -f mpegts - | vigil ingest - --stream cam-1
 vigil search "a cat on a sofa" --top-k 5 --json
+vigil query add "someone selling fireworks" --modality speech --threshold 4
+vigil bank add logo.png --bank logos --label "banned logo"
+vigil watch --json
 """
 
 from __future__ import annotations
@@ -16,17 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from vigil_client.client import (
-    DEFAULT_CHUNK_BYTES,
-    DEFAULT_SERVER,
-    FORMAT_BY_EXTENSION,
-    MODALITIES,
-    MediaBytes,
-    SegmentInfo,
-    VigilClient,
-    VigilError,
-    read_chunks,
-)
+from vigil_client.cli_moderation import add_moderation_commands, describe_alert
+from vigil_client.client import DEFAULT_CHUNK_BYTES, DEFAULT_SERVER, SegmentInfo, VigilClient, VigilError
+from vigil_client.media import FORMAT_BY_EXTENSION, MODALITIES, MediaBytes, read_chunks
+from vigil_client.moderation import AlertInfo
 
 
 def _describe(segment: SegmentInfo) -> str:
@@ -47,6 +43,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             return 2
     stream_id = args.stream or ("stdin" if args.path == "-" else Path(args.path).stem)
     began = time.monotonic()
+    alerts = 0
     source = _open(args.path)
     try:
         with VigilClient(args.server) as client:
@@ -70,11 +67,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                         print(json.dumps(segment.__dict__), flush=True)
                     else:
                         print(_describe(segment), flush=True)
+                elif kind == "alert":
+                    alerts += 1
+                    alert = AlertInfo.from_proto(event.alert)
+                    print(json.dumps(alert.as_json()) if args.json else describe_alert(alert), flush=True)
                 elif kind == "summary":
                     s = event.summary
                     print(
                         f"\n{s.stream_id}: {s.media_seconds:.1f} s of media, {s.frames_indexed} frames, "
-                        f"{s.speech_segments_indexed} speech segments in {s.wall_seconds:.1f} s"
+                        f"{s.speech_segments_indexed} speech segments, {alerts} alerts in {s.wall_seconds:.1f} s"
                         + (" (spooled: plain MP4 is decoded after the upload)" if s.spooled else ""),
                         file=sys.stderr,
                     )
@@ -156,7 +157,9 @@ def parser() -> argparse.ArgumentParser:
     ingest.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="label the stream")
     ingest.add_argument("--chunk-kib", type=int, default=DEFAULT_CHUNK_BYTES >> 10, help="chunk size (%(default)s)")
     ingest.add_argument("--max-in-flight", type=int, default=64, help="unacknowledged chunks allowed (%(default)s)")
-    ingest.add_argument("--json", action="store_true", help="print each indexed segment as one JSON object")
+    ingest.add_argument(
+        "--json", action="store_true", help="print each indexed segment and alert as one JSON object (alerts: alert_id)"
+    )
     ingest.add_argument("--quiet", action="store_true", help="no progress line")
     ingest.set_defaults(run=cmd_ingest)
 
@@ -177,12 +180,14 @@ def parser() -> argparse.ArgumentParser:
     health = sub.add_parser("health", help="print SERVING or NOT_SERVING (exit 0 only when SERVING)")
     health.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="wait up to this long for SERVING")
     health.set_defaults(run=cmd_health)
+
+    add_moderation_commands(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    for label in getattr(args, "label", []):
+    for label in args.label if args.command == "ingest" else []:
         if "=" not in label:
             print(f"vigil: --label takes KEY=VALUE, got {label!r}", file=sys.stderr)
             return 2

@@ -2,50 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from vigil.v1 import vigil_pb2, vigil_pb2_grpc
+from vigil_client.media import MODALITIES, MODALITY_NAMES, MediaBytes
+from vigil_client.moderation import (
+    DEFAULT_BANK_CHUNK_BYTES,
+    REFERENCE_KINDS,
+    AddedBankItem,
+    AlertInfo,
+    BankItemInfo,
+    Example,
+    ImportedHashes,
+    StandingQueryInfo,
+    bank_item_kind,
+    bank_item_requests,
+    media_chunks,
+    standing_query_request,
+)
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 SERVICE = "vigil.v1.Vigil"
 DEFAULT_CHUNK_BYTES = 64 << 10
 DEFAULT_MAX_IN_FLIGHT = 64  # chunks sent but not yet acknowledged
-
-MODALITIES = {
-    "frame": vigil_pb2.MODALITY_FRAME,
-    "speech": vigil_pb2.MODALITY_SPEECH,
-    "sound": vigil_pb2.MODALITY_SOUND,
-}
-MODALITY_NAMES = {v: k for k, v in MODALITIES.items()}
-
-# File extension -> StreamConfig.format
-FORMAT_BY_EXTENSION = {
-    ".ts": "mpegts",
-    ".m2ts": "mpegts",
-    ".mts": "mpegts",
-    ".mp4": "mp4",
-    ".m4v": "mp4",
-    ".m4a": "mp4",
-    ".mov": "mov",
-    ".webm": "webm",
-    ".mkv": "matroska",
-    ".flv": "flv",
-    ".ogg": "ogg",
-    ".oga": "ogg",
-    ".ogv": "ogg",
-    ".opus": "ogg",
-    ".wav": "wav",
-    ".mp3": "mp3",
-    ".flac": "flac",
-}
+DEFAULT_CALL_TIMEOUT = 120.0  # seconds, for calls when the client has no timeout of its own
+ARCHIVE_CALL_TIMEOUT = 600.0  # AddBankItem and ImportHashes also search the archive
 
 
 class VigilError(Exception):
@@ -55,6 +45,10 @@ class VigilError(Exception):
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.details = message
+
+    @classmethod
+    def of(cls, exc: grpc.RpcError) -> VigilError:
+        return cls(exc.code(), exc.details() or "")
 
 
 @dataclass(frozen=True)
@@ -72,21 +66,6 @@ class SegmentInfo:
     def from_proto(cls, s: vigil_pb2.Segment) -> SegmentInfo:
         modality = MODALITY_NAMES.get(s.modality, "unspecified")
         return cls(s.segment_id, s.stream_id, modality, s.start, s.end, s.text, s.language, s.translation)
-
-
-@dataclass(frozen=True)
-class MediaBytes:
-    """A clip given as a query: its bytes and its format ("mpegts", "wav", ...)."""
-
-    data: bytes
-    format: str
-
-    @classmethod
-    def from_file(cls, path: str) -> MediaBytes:
-        fmt = FORMAT_BY_EXTENSION.get(Path(path).suffix.lower())
-        if fmt is None:
-            raise ValueError(f"cannot tell the format of {path} from its extension")
-        return cls(Path(path).read_bytes(), fmt)
 
 
 @dataclass(frozen=True)
@@ -111,9 +90,57 @@ class SearchMatch:
         }
 
 
-def read_chunks(source: BinaryIO, chunk_bytes: int) -> Iterator[bytes]:
-    while data := source.read(chunk_bytes):
-        yield data
+class AlertWatch:
+    """The alerts of one Watch call, as the server raises them: iterate it for AlertInfo.
+
+    It runs until cancelled. Call `cancel()` (from any thread, e.g. a signal handler or a timer) or leave a
+    `with` block around it; iteration then stops without an error. Other failures raise VigilError.
+    """
+
+    def __init__(self, call: Any):
+        self._call = call
+        self._cancelled = False
+        self._headers = threading.Event()
+        self._waiter: threading.Thread | None = None
+
+    def __iter__(self) -> AlertWatch:
+        return self
+
+    def __next__(self) -> AlertInfo:
+        try:
+            return AlertInfo.from_proto(next(self._call))
+        except grpc.RpcError as exc:
+            if self._cancelled and exc.code() == grpc.StatusCode.CANCELLED:
+                raise StopIteration from None
+            raise VigilError.of(exc) from None
+
+    def __enter__(self) -> AlertWatch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cancel()
+
+    def cancel(self) -> None:
+        """End the call; a blocked iteration returns. Safe to call more than once and from any thread."""
+        self._cancelled = True
+        self._call.cancel()
+
+    def wait_connected(self, timeout: float | None = None) -> bool:
+        """Wait until the server has answered the call with its response headers; True when it has.
+
+        Vigil sends them as soon as it has registered the watcher: from then on every alert reaches this watch.
+        False when `timeout` seconds passed first or the call ended (iterate to see its error)."""
+        if self._waiter is None:
+
+            def wait() -> None:
+                self._call.initial_metadata()  # blocks until the headers come or the call ends
+                if not self._call.done():
+                    self._headers.set()
+
+            self._waiter = threading.Thread(target=wait, name="vigil-watch-headers", daemon=True)
+            self._waiter.start()
+        self._waiter.join(timeout)
+        return self._headers.is_set()
 
 
 class VigilClient:
@@ -248,3 +275,109 @@ class VigilClient:
         except grpc.RpcError as exc:
             raise VigilError(exc.code(), exc.details() or "") from None
         return [SearchMatch(SegmentInfo.from_proto(m.segment), m.score, m.cosine) for m in response.matches]
+
+    # -- Moderation: standing queries, reference banks, alerts -------------------------------------------------
+
+    def _unary(self, method: Any, request: Any, timeout: float = DEFAULT_CALL_TIMEOUT) -> Any:
+        try:
+            return method(request, timeout=self.timeout or timeout)
+        except grpc.RpcError as exc:
+            raise VigilError.of(exc) from None
+
+    def add_query(
+        self,
+        text: str = "",
+        *,
+        examples: Iterable[Example] = (),
+        negatives: Iterable[Example] = (),
+        modalities: Iterable[str] = (),
+        stream_ids: Iterable[str] = (),
+        threshold: float = 0.0,
+        label: str = "",
+    ) -> StandingQueryInfo:
+        """Register a standing query; every segment indexed from now on is checked against it.
+
+        An example or negative is text (str), an encoded image (bytes), a clip (MediaBytes), or a file path
+        (pathlib.Path or os.PathLike: image, audio or video by its extension). The query is the mean of the text
+        and the examples; a segment closer to any negative than to the query does not fire. `modalities`
+        (frame, speech, sound) and `stream_ids` narrow what is checked; empty means all. `threshold` is the
+        minimum calibrated score (0: the server's default); `label` defaults to the text on the server.
+        """
+        request = standing_query_request(text, examples=examples, negatives=negatives, modalities=modalities,
+                                         stream_ids=stream_ids, threshold=threshold, label=label)  # fmt: skip
+        return StandingQueryInfo.from_proto(self._unary(self._stub.AddStandingQuery, request))
+
+    def list_queries(self) -> list[StandingQueryInfo]:
+        response = self._unary(self._stub.ListStandingQueries, vigil_pb2.ListStandingQueriesRequest())
+        return [StandingQueryInfo.from_proto(q) for q in response.queries]
+
+    def remove_query(self, query_id: str) -> None:
+        """Remove a standing query; VigilError with NOT_FOUND for an unknown id."""
+        self._unary(self._stub.RemoveStandingQuery, vigil_pb2.RemoveStandingQueryRequest(query_id=query_id))
+
+    def add_bank_item(
+        self,
+        source: bytes | str | os.PathLike[str],
+        *,
+        bank: str,
+        kind: str | None = None,
+        format: str | None = None,
+        label: str = "",
+        external_id: str = "",
+        archive_window: float = 0.0,
+        chunk_size: int = DEFAULT_BANK_CHUNK_BYTES,
+    ) -> AddedBankItem:
+        """Add a picture, audio clip or video clip (a file path, or its bytes) to a reference bank.
+
+        `kind` ("image", "audio", "video") and `format` (as Ingest's, for audio and video) default to what the
+        file's extension says; bytes without a kind must be an image. The media is streamed in `chunk_size`
+        pieces. The server also searches the last `archive_window` seconds of indexed streams for the item
+        (0: its default; negative: none) and alerts the matches; their count comes back with the item.
+        """
+        kind, format = bank_item_kind(source, kind, format)
+        header = vigil_pb2.BankItemHeader(bank=bank, kind=REFERENCE_KINDS[kind], format=format, label=label,
+                                          external_id=external_id, archive_window=archive_window)  # fmt: skip
+        with contextlib.ExitStack() as stack:  # a file is opened here, so a missing one fails here
+            media = source if isinstance(source, bytes) else stack.enter_context(open(source, "rb"))
+            requests = bank_item_requests(header, media_chunks(media, chunk_size))
+            response = self._unary(self._stub.AddBankItem, requests, ARCHIVE_CALL_TIMEOUT)
+        return AddedBankItem(BankItemInfo.from_proto(response.item), response.archive_alerts)
+
+    def list_bank_items(self, bank: str = "") -> list[BankItemInfo]:
+        """The items of one bank, or of every bank when `bank` is empty."""
+        response = self._unary(self._stub.ListBankItems, vigil_pb2.ListBankItemsRequest(bank=bank))
+        return [BankItemInfo.from_proto(item) for item in response.items]
+
+    def remove_bank_item(self, item_id: str) -> None:
+        """Remove a bank item; VigilError with NOT_FOUND for an unknown id."""
+        self._unary(self._stub.RemoveBankItem, vigil_pb2.RemoveBankItemRequest(item_id=item_id))
+
+    def import_hashes(
+        self, hash_list: str, *, bank: str, label: str = "", archive_window: float = 0.0
+    ) -> ImportedHashes:
+        """Load a PDQ hash list (one 64-hex-digit hash per line, optionally with a label; pdq-photo-hasher's
+        "hash,quality,label" lines; or CSV with a hash column) into a bank, one item per hash. `label` is for
+        lines without one; `archive_window` as for add_bank_item."""
+        request = vigil_pb2.ImportHashesRequest(bank=bank, hash_list=hash_list, label=label,
+                                                archive_window=archive_window)  # fmt: skip
+        response = self._unary(self._stub.ImportHashes, request, ARCHIVE_CALL_TIMEOUT)
+        return ImportedHashes(response.imported, response.archive_alerts)
+
+    def export_hashes(self, bank: str = "") -> str:
+        """The PDQ hashes of one bank (or all) as "hash,quality,label" lines under a header; import_hashes reads it."""
+        return str(self._unary(self._stub.ExportHashes, vigil_pb2.ExportHashesRequest(bank=bank)).hash_list)
+
+    def watch(
+        self, stream_ids: Iterable[str] = (), banks: Iterable[str] = (), query_ids: Iterable[str] = ()
+    ) -> AlertWatch:
+        """Alerts as they are raised, until cancelled: see AlertWatch. Earlier alerts are not replayed.
+
+        Only alerts about `stream_ids` (empty: all streams); when `banks` or `query_ids` are given, only alerts
+        from items of those banks or from those standing queries.
+
+            with client.watch(banks=["logos"]) as alerts:
+                for alert in alerts:
+                    print(alert.stream_id, alert.start, alert.label)
+        """
+        request = vigil_pb2.WatchRequest(stream_ids=list(stream_ids), banks=list(banks), query_ids=list(query_ids))
+        return AlertWatch(self._stub.Watch(request))  # no deadline, whatever the client's timeout

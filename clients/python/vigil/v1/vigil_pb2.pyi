@@ -141,7 +141,7 @@ class SegmentIndexed(_message.Message):
     def __init__(self, segment: _Optional[_Union[Segment, _Mapping]] = ...) -> None: ...
 
 class IngestSummary(_message.Message):
-    __slots__ = ("stream_id", "chunks_received", "bytes_received", "media_seconds", "frames_indexed", "speech_segments_indexed", "wall_seconds", "spooled", "sound_segments_indexed")
+    __slots__ = ("stream_id", "chunks_received", "bytes_received", "media_seconds", "frames_indexed", "speech_segments_indexed", "wall_seconds", "spooled", "sound_segments_indexed", "alerts")
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     CHUNKS_RECEIVED_FIELD_NUMBER: _ClassVar[int]
     BYTES_RECEIVED_FIELD_NUMBER: _ClassVar[int]
@@ -151,6 +151,7 @@ class IngestSummary(_message.Message):
     WALL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     SPOOLED_FIELD_NUMBER: _ClassVar[int]
     SOUND_SEGMENTS_INDEXED_FIELD_NUMBER: _ClassVar[int]
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
     stream_id: str
     chunks_received: int
     bytes_received: int
@@ -160,7 +161,8 @@ class IngestSummary(_message.Message):
     wall_seconds: float
     spooled: bool
     sound_segments_indexed: int
-    def __init__(self, stream_id: _Optional[str] = ..., chunks_received: _Optional[int] = ..., bytes_received: _Optional[int] = ..., media_seconds: _Optional[float] = ..., frames_indexed: _Optional[int] = ..., speech_segments_indexed: _Optional[int] = ..., wall_seconds: _Optional[float] = ..., spooled: _Optional[bool] = ..., sound_segments_indexed: _Optional[int] = ...) -> None: ...
+    alerts: int
+    def __init__(self, stream_id: _Optional[str] = ..., chunks_received: _Optional[int] = ..., bytes_received: _Optional[int] = ..., media_seconds: _Optional[float] = ..., frames_indexed: _Optional[int] = ..., speech_segments_indexed: _Optional[int] = ..., wall_seconds: _Optional[float] = ..., spooled: _Optional[bool] = ..., sound_segments_indexed: _Optional[int] = ..., alerts: _Optional[int] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
     __slots__ = ("text", "image", "audio", "video", "segment_id", "top_k", "modalities", "stream_ids", "time_range")

@@ -182,7 +182,9 @@ class VigilServicer:
 
     def Watch(self, request, context):
         """Streams alerts as they are raised, until the client cancels. Alerts raised
-        before the call are not replayed.
+        before the call are not replayed. The server sends the response headers
+        as soon as the watcher is subscribed: every alert raised after a client
+        has received them reaches it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,0 +1,253 @@
+"""Standing queries, reference bank items and alerts: the client's typed view of them and the requests that
+create them. No I/O beyond reading the files the caller names."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from vigil.v1 import vigil_pb2
+from vigil_client.media import (
+    FORMAT_BY_EXTENSION,
+    MODALITIES,
+    MODALITY_NAMES,
+    MediaBytes,
+    looks_like_image,
+    media_kind,
+    read_chunks,
+)
+
+DEFAULT_BANK_CHUNK_BYTES = 1 << 20
+
+# An example (or negative) of a standing query: text; encoded image bytes; a clip; or a file, whose
+# extension says whether it is an image, an audio clip or a video clip.
+Example = str | bytes | MediaBytes | os.PathLike[str]
+
+REFERENCE_KINDS = {
+    "image": vigil_pb2.REFERENCE_KIND_IMAGE,
+    "audio": vigil_pb2.REFERENCE_KIND_AUDIO,
+    "video": vigil_pb2.REFERENCE_KIND_VIDEO,
+}
+REFERENCE_KIND_NAMES = {**{v: k for k, v in REFERENCE_KINDS.items()}, vigil_pb2.REFERENCE_KIND_PDQ_HASH: "pdq_hash"}
+ALERT_KIND_NAMES = {vigil_pb2.ALERT_KIND_QUERY: "query", vigil_pb2.ALERT_KIND_REFERENCE: "reference"}
+METHOD_NAMES = {
+    vigil_pb2.MATCH_METHOD_EMBEDDING: "embedding",
+    vigil_pb2.MATCH_METHOD_PDQ: "pdq",
+    vigil_pb2.MATCH_METHOD_FINGERPRINT: "fingerprint",
+}
+
+
+@dataclass(frozen=True)
+class StandingQueryInfo:
+    query_id: str
+    text: str
+    label: str
+    modalities: tuple[str, ...]  # frame, speech, sound; empty: all
+    stream_ids: tuple[str, ...]  # empty: all
+    threshold: float  # minimum calibrated score to fire
+    example_count: int
+    negative_count: int
+    created_at: float  # unix seconds
+
+    @classmethod
+    def from_proto(cls, q: vigil_pb2.StandingQuery) -> StandingQueryInfo:
+        modalities = tuple(MODALITY_NAMES.get(m, "unspecified") for m in q.modalities)
+        return cls(q.query_id, q.text, q.label, modalities, tuple(q.stream_ids), q.threshold, q.example_count,
+                   q.negative_count, q.created_at)  # fmt: skip
+
+    def as_json(self) -> dict[str, object]:
+        return {**self.__dict__, "modalities": list(self.modalities), "stream_ids": list(self.stream_ids),
+                "threshold": round(self.threshold, 6)}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BankItemInfo:
+    item_id: str
+    bank: str
+    kind: str  # image, audio, video, pdq_hash
+    label: str
+    external_id: str
+    pdq_hashes: int  # PDQ hashes kept: one per picture or per distinct video frame
+    fingerprint_seconds: float  # seconds of audio fingerprinted; 0 when none
+    created_at: float  # unix seconds
+
+    @classmethod
+    def from_proto(cls, b: vigil_pb2.BankItem) -> BankItemInfo:
+        kind = REFERENCE_KIND_NAMES.get(b.kind, "unspecified")
+        return cls(b.item_id, b.bank, kind, b.label, b.external_id, b.pdq_hashes, b.fingerprint_seconds, b.created_at)
+
+    def as_json(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class AddedBankItem:
+    item: BankItemInfo
+    archive_alerts: int  # alerts raised from the archive search for the new item
+
+
+@dataclass(frozen=True)
+class ImportedHashes:
+    imported: int  # bank items created, one per hash
+    archive_alerts: int
+
+
+@dataclass(frozen=True)
+class AlertInfo:
+    alert_id: str
+    kind: str  # "query" (a standing query fired) or "reference" (a bank item matched)
+    stream_id: str
+    start: float  # the matching stretch, stream seconds
+    end: float
+    modality: str  # frame, speech, sound
+    segment_id: str  # empty for audio fingerprint matches
+    match_id: str  # the standing query id or the bank item id
+    label: str
+    bank: str  # reference alerts only
+    external_id: str  # reference alerts only
+    methods: tuple[str, ...]  # reference alerts: embedding, pdq, fingerprint
+    score: float  # query alerts: calibrated score; reference alerts: the embedding cosine or 0
+    cosine: float
+    hash_distance: int | None  # PDQ bits that differ, when a hash was compared
+    fingerprint_score: float | None  # Chromaprint score, when compared
+    text: str  # transcript or caption
+    thumbnail_jpeg: bytes  # frames: a small JPEG of the frame; empty for archive alerts
+    suppressed: int  # matches of this (stream, query or item) held back since the previous alert
+    from_archive: bool
+    raised_at: float  # unix seconds
+
+    @classmethod
+    def from_proto(cls, a: vigil_pb2.Alert) -> AlertInfo:
+        return cls(
+            alert_id=a.alert_id,
+            kind=ALERT_KIND_NAMES.get(a.kind, "unspecified"),
+            stream_id=a.stream_id,
+            start=a.start,
+            end=a.end,
+            modality=MODALITY_NAMES.get(a.modality, "unspecified"),
+            segment_id=a.segment_id,
+            match_id=a.match_id,
+            label=a.label,
+            bank=a.bank,
+            external_id=a.external_id,
+            methods=tuple(METHOD_NAMES.get(m, "unspecified") for m in a.methods),
+            score=a.score,
+            cosine=a.cosine,
+            hash_distance=a.hash_distance if a.HasField("hash_distance") else None,
+            fingerprint_score=a.fingerprint_score if a.HasField("fingerprint_score") else None,
+            text=a.text,
+            thumbnail_jpeg=a.thumbnail_jpeg,
+            suppressed=a.suppressed,
+            from_archive=a.from_archive,
+            raised_at=a.raised_at,
+        )
+
+    def as_json(self) -> dict[str, object]:
+        """JSON-ready: the thumbnail as its length in bytes, absent hash distance and fingerprint score as None."""
+        fingerprint = None if self.fingerprint_score is None else round(self.fingerprint_score, 6)
+        return {
+            "stream_id": self.stream_id,
+            "start": self.start,
+            "end": self.end,
+            "kind": self.kind,
+            "match_id": self.match_id,
+            "label": self.label,
+            "score": round(self.score, 6),
+            "hash_distance": self.hash_distance,
+            "text": self.text,
+            "alert_id": self.alert_id,
+            "modality": self.modality,
+            "segment_id": self.segment_id,
+            "bank": self.bank,
+            "external_id": self.external_id,
+            "methods": list(self.methods),
+            "cosine": round(self.cosine, 6),
+            "fingerprint_score": fingerprint,
+            "suppressed": self.suppressed,
+            "from_archive": self.from_archive,
+            "raised_at": self.raised_at,
+            "thumbnail_bytes": len(self.thumbnail_jpeg),
+        }
+
+
+def example_proto(example: Example) -> vigil_pb2.QueryExample:
+    """A QueryExample from text, image bytes, a MediaBytes clip, or a file (image, audio or video by extension)."""
+    if isinstance(example, str):
+        return vigil_pb2.QueryExample(text=example)
+    if isinstance(example, bytes):
+        return vigil_pb2.QueryExample(image=example)
+    if isinstance(example, MediaBytes):
+        clip = vigil_pb2.MediaClip(data=example.data, format=example.format)
+        return vigil_pb2.QueryExample(audio=clip) if example.is_audio else vigil_pb2.QueryExample(video=clip)
+    path = Path(example)
+    kind = media_kind(path)
+    if kind is None:
+        raise ValueError(f"cannot tell whether {path} is an image, audio or video from its extension")
+    if kind == "image":
+        return vigil_pb2.QueryExample(image=path.read_bytes())
+    return example_proto(MediaBytes.from_file(path))
+
+
+def standing_query_request(
+    text: str,
+    *,
+    examples: Iterable[Example] = (),
+    negatives: Iterable[Example] = (),
+    modalities: Iterable[str] = (),
+    stream_ids: Iterable[str] = (),
+    threshold: float = 0.0,
+    label: str = "",
+) -> vigil_pb2.AddStandingQueryRequest:
+    return vigil_pb2.AddStandingQueryRequest(
+        text=text,
+        examples=[example_proto(e) for e in examples],
+        negatives=[example_proto(e) for e in negatives],
+        modalities=[MODALITIES[m] for m in modalities],
+        stream_ids=list(stream_ids),
+        threshold=threshold,
+        label=label,
+    )
+
+
+def bank_item_kind(source: bytes | str | os.PathLike[str], kind: str | None, format: str | None) -> tuple[str, str]:
+    """The (kind, format) of a bank item's media: given, else from the file's extension (or, for bytes without a
+    kind, image when they start like one). Images have an empty format."""
+    if kind is not None and kind not in REFERENCE_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(REFERENCE_KINDS)}, got {kind!r}")
+    if isinstance(source, bytes):
+        kind = kind or ("image" if looks_like_image(source) else None)
+        if kind is None:
+            raise ValueError("these bytes are not a recognised image: pass kind='audio' or 'video' and a format")
+        if kind != "image" and not format:
+            raise ValueError(f"{kind} bytes need a format, e.g. 'mpegts' or 'wav'")
+        return kind, "" if kind == "image" else str(format)
+    kind = kind or media_kind(source)
+    if kind is None:
+        raise ValueError(f"cannot tell whether {source} is an image, audio or video from its extension: pass a kind")
+    if kind == "image":
+        return kind, ""
+    format = format or FORMAT_BY_EXTENSION.get(Path(source).suffix.lower())
+    if not format:
+        raise ValueError(f"cannot tell the format of {source} from its extension: pass a format")
+    return kind, format
+
+
+def bank_item_requests(
+    header: vigil_pb2.BankItemHeader, chunks: Iterable[bytes]
+) -> Iterator[vigil_pb2.AddBankItemRequest]:
+    """The AddBankItem request stream: the header, then the chunks numbered 0, 1, 2, ..."""
+    yield vigil_pb2.AddBankItemRequest(header=header)
+    for sequence, data in enumerate(chunks):
+        yield vigil_pb2.AddBankItemRequest(chunk=vigil_pb2.MediaChunk(sequence=sequence, data=data))
+
+
+def media_chunks(source: bytes | BinaryIO, chunk_bytes: int) -> Iterator[bytes]:
+    """The bytes, or an open file's contents read as they are asked for, in pieces of at most chunk_bytes."""
+    if chunk_bytes <= 0:
+        raise ValueError(f"chunk size must be positive, got {chunk_bytes}")
+    if isinstance(source, bytes):
+        return (source[i : i + chunk_bytes] for i in range(0, len(source), chunk_bytes))
+    return read_chunks(source, chunk_bytes)
