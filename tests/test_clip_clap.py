@@ -320,6 +320,8 @@ def test_load_models_builds_the_clip_clap_space(model_dirs: ModelDirs, map_cache
     assert models.space.name.startswith(f"{CLIP_CLAP_SPACE}-")
     _assert_unit_rows(models.text.embed(["a cat"]), 1, CLIP_DIM)
     _assert_unit_rows(models.image.embed(_images()[:1]), 1, CLIP_DIM)
+    vectors, descriptors = models.image.embed_and_describe(_images()[:1])
+    assert models.image.descriptor_dim == CLIP_DIM and np.array_equal(vectors, descriptors)
     assert models.audio is not None
     _assert_unit_rows(models.audio.embed(_clips()[:1]), 1, CLIP_DIM)
     # The same weights name the same space, whatever process loads them.

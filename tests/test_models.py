@@ -213,3 +213,29 @@ def test_join_split_model_keys_the_cache_on_the_parts(split_model: tuple[list[Pa
 
     assert after != before
     assert (after / "model.bin").read_bytes() == b"first-half|second-half, a newer release"
+
+
+def _squashed(image: np.ndarray, size: int = 224) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR))
+
+
+def test_copy_descriptors_tell_a_photos_copy_from_photos_of_its_kind(
+    image_encoder: LabelSpaceImageEncoder, photos: list[np.ndarray]
+) -> None:
+    """The descriptor comes from the same pass as the vector and separates copies from look-alikes."""
+    cat = photos[0]
+    half = cat[::2, ::2]
+    dy, dx = half.shape[0] // 20, half.shape[1] // 20
+    copy = np.ascontiguousarray(half[dy:-dy, dx:-dx])  # 50 % and 5 % off each side
+    others = [photos[1], photos[2], skimage_photo("astronaut")]
+    frames = [_squashed(image) for image in (cat, copy, *others)]
+    vectors, descriptors = image_encoder.embed_and_describe(frames)
+    np.testing.assert_allclose(vectors, image_encoder.embed(frames), atol=1e-5)
+    assert descriptors.shape == (5, FEATURE_DIM) and image_encoder.descriptor_dim == FEATURE_DIM
+    np.testing.assert_allclose(np.linalg.norm(descriptors, axis=1), 1.0, atol=1e-5)
+    similarity = descriptors[1:] @ descriptors[0]
+    assert similarity[0] >= 0.75 > similarity[1:].max(), np.round(similarity, 3)
+    empty_vectors, empty_descriptors = image_encoder.embed_and_describe([])
+    assert empty_vectors.shape == (0, 384) and empty_descriptors.shape == (0, FEATURE_DIM)

@@ -295,9 +295,10 @@ class ClipImageAdapter:
     def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
         return self.clip.embed_images(images)
 
-    def describe(self, images: Sequence[np.ndarray]) -> np.ndarray:
+    def embed_and_describe(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """CLIP's image embedding doubles as the copy descriptor (not tuned: see docs/moderation.md)."""
-        return self.clip.embed_images(images)
+        vectors = self.clip.embed_images(images)
+        return vectors, vectors
 
 
 @dataclass(frozen=True)

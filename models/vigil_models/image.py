@@ -83,18 +83,22 @@ class LabelSpaceImageEncoder:
         return self.embed_probabilities(self.class_probabilities(images))
 
     @torch.inference_mode()
-    def describe(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """Copy descriptors: the classifier's pooled features of the whole frame, L2-normalised.
+    def embed_and_describe(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The shared-space vectors and, from the same forward pass, copy descriptors.
 
-        Measured on 274 real photos against H.264 frames of altered copies (docs/moderation.md):
-        these tell a photo's copies from other photos far better than the label-space vector
-        (which puts two photos of cats close on purpose). The whole frame, not the central crop,
-        keeps what a 5 % crop leaves.
+        The descriptor is the classifier's pooled features, L2-normalised. Measured on 274 real
+        photos against H.264 frames of altered copies (docs/moderation.md), it tells a photo's
+        copies from other photos far better than the label-space vector, which puts two photos
+        of cats close on purpose. A reference picture must be squashed to the frame size first,
+        as frames are, so the central crop covers the same content.
         """
         if not images:
-            return np.zeros((0, self.descriptor_dim), dtype=np.float32)
-        features, _ = self.classifier(to_input(images, self.device, self.classifier.input_size, 0.0))
-        return F.normalize(features, dim=-1).float().cpu().numpy()
+            empty = np.zeros((0, self.dim), dtype=np.float32)
+            return empty, np.zeros((0, self.descriptor_dim), dtype=np.float32)
+        batch = to_input(images, self.device, self.classifier.input_size, self.options.center_crop)
+        features, logits = self.classifier(batch)
+        vectors = self.embed_probabilities(torch.softmax(logits / self.options.temperature, dim=-1))
+        return vectors, F.normalize(features, dim=-1).float().cpu().numpy()
 
     @torch.inference_mode()
     def embed_probabilities(self, probs: torch.Tensor) -> np.ndarray:

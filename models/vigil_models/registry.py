@@ -119,9 +119,9 @@ class TextEmbedder(Protocol):
 class ImageEmbedder(Protocol):
     """`embed(uint8 HxWx3 RGB frames) -> float32[n, dim]`, L2-normalised rows.
 
-    `describe(frames) -> float32[n, descriptor_dim]`, L2-normalised rows: a descriptor for
-    near-duplicate (copy) detection, which tells two photos of one kind of thing apart where
-    the shared-space vector, made to match meaning, does not.
+    `embed_and_describe(frames) -> (embed(frames), float32[n, descriptor_dim])`: also a copy
+    descriptor per frame (L2-normalised), for near-duplicate detection, which tells two photos
+    of one kind of thing apart where the shared-space vector, made to match meaning, does not.
     """
 
     @property
@@ -132,7 +132,7 @@ class ImageEmbedder(Protocol):
 
     def embed(self, images: Sequence[np.ndarray]) -> np.ndarray: ...
 
-    def describe(self, images: Sequence[np.ndarray]) -> np.ndarray: ...
+    def embed_and_describe(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 class AudioEmbedder(Protocol):

@@ -164,7 +164,7 @@ class IngestSession:
 
     async def _index_frame(self, index: int, frame: np.ndarray) -> None:
         step = 1.0 / self.config.frame_rate
-        vector, descriptor = await asyncio.gather(self.pipeline.image.submit(frame), self.pipeline.copy.submit(frame))
+        vector, descriptor = await self.pipeline.image.submit(frame)
         segment = self._segment(Modality.FRAME, index * step, (index + 1) * step)
         await self._store(segment, vector, descriptor)
         self.frames_indexed += 1

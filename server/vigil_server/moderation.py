@@ -157,10 +157,13 @@ class Moderation:
         no_vectors = np.zeros((0, self.db.descriptor_dim), np.float32)
         if spec.kind is ReferenceKind.IMAGE:
             image = await asyncio.to_thread(decode_image, spec.data)
-            vector = await self.pipeline.copy.submit(image, wait=False)
-            hashes = await asyncio.to_thread(pdq_hash_dihedral, image)
+            # Squashed to the frame size as the decoder squashes frames: the same content is described.
+            size = self.pipeline.settings.decode.frame_size
+            frame = await asyncio.to_thread(_squash, image, size)
+            _, descriptor = await self.pipeline.image.submit(frame, wait=False)
+            hashes = await asyncio.to_thread(pdq_hash_dihedral, image)  # the picture's own: exported as is
             usable = [h for h in hashes if (h.quality or 0) >= PDQ_MIN_QUALITY]
-            return vector[None], usable, None
+            return descriptor[None], usable, None
         clip = (AudioClip if spec.kind is ReferenceKind.AUDIO else VideoClip)(spec.data, spec.format)
         frames, audio = await decode_clip(self.pipeline, clip, MAX_ITEM_SECONDS)
         fingerprint = await asyncio.to_thread(_fingerprint_or_none, audio)
@@ -173,8 +176,8 @@ class Moderation:
         kept = await asyncio.to_thread(_distinct_frames, frames)
         if not kept and fingerprint is None:
             raise InvalidMedia("the video reference has no frame with enough detail and no audio to fingerprint")
-        vectors = await self.pipeline.copy.submit_many([f for f, _ in kept], wait=False) if kept else []
-        matrix = np.stack(vectors) if vectors else no_vectors
+        described = await self.pipeline.image.submit_many([f for f, _ in kept], wait=False) if kept else []
+        matrix = np.stack([d for _, d in described]) if described else no_vectors
         return matrix, [h for _, h in kept], fingerprint
 
     async def import_hashes(
@@ -419,6 +422,12 @@ def _hash_hits(frames: list[ArchivedFrame], hashes: tuple[PdqHash, ...]) -> list
 
 def _archived_segment(frame: ArchivedFrame) -> Segment:
     return Segment(frame.segment_id, frame.stream_id, Modality.FRAME, frame.start, frame.end, tenant=frame.tenant)
+
+
+def _squash(image: np.ndarray, size: int) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR))
 
 
 def jpeg_thumbnail(frame: np.ndarray, aspect: float) -> bytes:

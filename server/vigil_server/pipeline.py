@@ -63,8 +63,9 @@ class Pipeline:
         self.calibrator = calibrator
         self.settings = settings
         self.text = BatchWorker[str, np.ndarray]("text", lambda b: _rows(models.text.embed(b)), settings.text_batch)
-        self.image = BatchWorker[np.ndarray, np.ndarray](
-            "image", lambda b: _rows(models.image.embed(b)), settings.image_batch
+        # Frames: the shared-space vector and the copy descriptor (for reference banks), one pass.
+        self.image = BatchWorker[np.ndarray, tuple[np.ndarray, np.ndarray]](
+            "image", lambda b: list(zip(*models.image.embed_and_describe(b), strict=True)), settings.image_batch
         )
         self.detector = BatchWorker[np.ndarray, list[SpeechRegion]](
             "vad", lambda b: [models.detector.find(a) for a in b], settings.speech_batch
@@ -75,13 +76,9 @@ class Pipeline:
         self.sound = BatchWorker[np.ndarray, list[SoundWindow]](
             "sound", lambda b: [models.sound.tag(a) for a in b], settings.speech_batch
         )
-        # Copy descriptors of frames, for reference banks (see ImageEmbedder.describe).
-        self.copy = BatchWorker[np.ndarray, np.ndarray](
-            "copy", lambda b: _rows(models.image.describe(b)), settings.image_batch
-        )
         self.inserter = BatchWorker[StoreRow, None]("store", self._insert, settings.store_batch)
         self._workers: list[BatchWorker[Any, Any]] = [
-            self.text, self.image, self.copy, self.detector, self.transcriber, self.sound, self.inserter,
+            self.text, self.image, self.detector, self.transcriber, self.sound, self.inserter,
         ]  # fmt: skip
         # An audio encoder (CLAP) embeds sound itself; label spaces embed the sound's caption mixture.
         self.audio: BatchWorker[np.ndarray, np.ndarray] | None = None

@@ -61,7 +61,8 @@ async def embed_query(pipeline: Pipeline, item: QueryItem, tenant: str) -> np.nd
         return vector
     if isinstance(item, ImageItem):
         image = await asyncio.to_thread(decode_image, item.data)
-        return await pipeline.image.submit(image, wait=False)
+        vector, _ = await pipeline.image.submit(image, wait=False)
+        return vector
     if isinstance(item, SegmentRef):
         found = await asyncio.to_thread(pipeline.store.get, item.segment_id, tenant)
         if found is None:
@@ -70,7 +71,7 @@ async def embed_query(pipeline: Pipeline, item: QueryItem, tenant: str) -> np.nd
     frames, audio = await decode_clip(pipeline, item)
     parts: list[np.ndarray] = []
     if isinstance(item, VideoClip) and frames:
-        parts.append(normalise(list(await pipeline.image.submit_many(frames, wait=False))))
+        parts.append(normalise([v for v, _ in await pipeline.image.submit_many(frames, wait=False)]))
     parts += await embed_audio(pipeline, audio)
     if not parts:
         kind = "video frames, speech or sound" if isinstance(item, VideoClip) else "speech or sound"

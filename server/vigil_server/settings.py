@@ -34,7 +34,7 @@ class Settings:
     archive_window_s: float = 86400.0  # how far back a new bank item is searched; 0: not at all
     alert_window_s: float = 60.0  # flood control: one alert per (stream, query or item) per window
     query_threshold: float = 3.5  # default calibrated score for standing queries
-    bank_min_cosine: float = 0.72  # copy-descriptor match of a frame and a reference picture
+    bank_min_cosine: float = 0.75  # copy-descriptor match of a frame and a reference picture
 
 
 def _env(env: Mapping[str, str], name: str, default: str) -> str:
@@ -103,7 +103,7 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     mod.add_argument(
         "--bank-min-cosine",
         type=float,
-        default=_env(env, "BANK_MIN_COSINE", "0.72"),
+        default=_env(env, "BANK_MIN_COSINE", "0.75"),
         help="cosine of copy descriptors at which a frame matches a reference picture (%(default)s)",
     )
     return p

@@ -76,7 +76,7 @@ class SegmentStore:
     """Blocking API; callers run it off the event loop (the pipeline's store worker).
 
     With `descriptor_dim`, a second collection keeps every frame's copy descriptor (see
-    ImageEmbedder.describe) for matching reference pictures against the archive.
+    ImageEmbedder.embed_and_describe) for matching reference pictures against the archive.
     """
 
     def __init__(self, settings: StoreSettings, space: str, dim: int, descriptor_dim: int = 0):
