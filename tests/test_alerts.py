@@ -185,3 +185,21 @@ def test_database_round_trip(tmp_path: Path) -> None:
     assert db.remove_item("p", "default") and not db.remove_item("p", "default")
     assert db.remove_query("q", "default") and db.queries() == []
     assert db.prune_archive(before=1e12) == 2
+
+
+@pytest.mark.parametrize("window", [0.0, 3600.0])
+def test_the_archive_is_kept_only_with_a_window(tmp_path: Path, window: float) -> None:
+    from typing import cast
+
+    from vigil_server.moderation import Moderation, ModerationSettings
+    from vigil_server.pipeline import Pipeline
+
+    db = WatchlistDb(tmp_path / "w.sqlite3", DIM, DIM)
+    watchlist = Watchlist(Calibrator(np.eye(DIM, dtype=np.float32), None), DIM, DIM)
+    # The pipeline is only used to embed and decode new items; archiving needs none of it.
+    moderation = Moderation(cast(Pipeline, None), db, watchlist, ModerationSettings(archive_window_s=window))
+    moderation.archive(ArchivedFrame("seg", "default", "s", 0.0, 1.0, PdqHash(bytes(32))))
+    moderation.archive(ArchivedAudio("default", "s", 0.0, 20.0, AudioFingerprint(np.arange(8, dtype=np.uint32), 1.0)))
+    kept = len(db.archived_frames("default", 0.0)) + len(db.archived_audio("default", 0.0))
+    assert kept == (2 if window else 0)
+    moderation.close()

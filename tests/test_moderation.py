@@ -340,6 +340,25 @@ def test_bad_moderation_requests_get_clear_statuses(stub: vigil_pb2_grpc.VigilSt
     assert not stub.ListBankItems(pb.ListBankItemsRequest(bank="b")).items
 
 
+def test_an_upload_abandoned_midway_stores_nothing(stub: vigil_pb2_grpc.VigilStub) -> None:
+    data = jpeg(skimage_photo("coffee"))
+    sent = threading.Event()
+
+    def requests() -> Iterator[pb.AddBankItemRequest]:
+        yield pb.AddBankItemRequest(header=pb.BankItemHeader(bank="abandoned", kind=pb.REFERENCE_KIND_IMAGE))
+        yield pb.AddBankItemRequest(chunk=pb.MediaChunk(sequence=0, data=data[: len(data) // 2]))
+        sent.set()
+        time.sleep(30)  # the client goes away before the rest
+
+    future = stub.AddBankItem.future(requests())
+    assert sent.wait(10)
+    time.sleep(0.5)
+    future.cancel()
+    assert future.cancelled()
+    time.sleep(0.5)
+    assert not stub.ListBankItems(pb.ListBankItemsRequest(bank="abandoned")).items
+
+
 def test_a_watcher_that_vanishes_does_not_disturb_the_others(stub: vigil_pb2_grpc.VigilStub, tmp_path: Path) -> None:
     rocket = skimage_photo("rocket")
     item = add_item(stub, jpeg(rocket), "photos-e", "flagged rocket e", archive_window=-1).item

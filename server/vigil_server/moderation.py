@@ -240,19 +240,30 @@ class Moderation:
     ) -> list[Alert]:
         value = pdq_hash(frame)
         if (value.quality or 0) >= PDQ_MIN_QUALITY:
-            self.db.archive_frame(
+            self.archive(
                 ArchivedFrame(segment.segment_id, segment.tenant, segment.stream_id, segment.start, segment.end, value)
             )
-            self._count_archived()
         alerts = self.watchlist.match_queries(segment, vector) + self.watchlist.match_frame(segment, descriptor, value)
         if alerts:
             thumbnail = jpeg_thumbnail(frame, aspect)
             alerts = [replace(a, thumbnail_jpeg=thumbnail) for a in alerts]
         return alerts
 
-    def _count_archived(self) -> None:
+    @property
+    def archiving(self) -> bool:
+        """Whether hashes and fingerprints of what streams by are kept (--archive-window > 0)."""
+        return self.settings.archive_window_s > 0
+
+    def archive(self, row: ArchivedFrame | ArchivedAudio) -> None:
+        """Keep a frame hash or audio fingerprint for the archive window; prune now and then."""
+        if not self.archiving:
+            return
+        if isinstance(row, ArchivedFrame):
+            self.db.archive_frame(row)
+        else:
+            self.db.archive_audio(row)
         self._archived += 1
-        if self._archived % PRUNE_EVERY == 0 and self.settings.archive_window_s > 0:
+        if self._archived % PRUNE_EVERY == 0:
             self.db.prune_archive(time.time() - self.settings.archive_window_s)
 
     def audio_watch(self, config: StreamConfig) -> AudioWatch:
@@ -345,6 +356,8 @@ class AudioWatch:
             self.moderation.hub.publish(alert)
 
     def _match(self, audio: np.ndarray, start: float) -> list[Alert]:
+        if not (self.moderation.archiving or self.moderation.watchlist.has_audio_items):
+            return []
         fingerprint = _fingerprint_or_none(audio)
         if fingerprint is None:
             return []
@@ -353,8 +366,7 @@ class AudioWatch:
             self.config.tenant, self.config.stream_id, round(start + offset, 3),
             round(start + offset + audio.size / AUDIO_RATE, 3), fingerprint,
         )  # fmt: skip
-        self.moderation.db.archive_audio(window)
-        self.moderation._count_archived()
+        self.moderation.archive(window)
         alerts = []
         watchlist = self.moderation.watchlist
         for item, _, _ in watchlist.match_audio(fingerprint):
