@@ -31,9 +31,12 @@ photo="$data/flagged-cat.jpg"
 .venv/bin/python -c "import sys; from PIL import Image; from scripts.sample_media import skimage_photo
 Image.fromarray(skimage_photo('chelsea')).save(sys.argv[1])" "$photo"
 id_of() { .venv/bin/python -c "import json, sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
-echo "demo: vigil bank add $photo --bank demo --label \"flagged cat\"; vigil query add \"a lighthouse keeper\""
+# A fresh store has too little speech to calibrate on, hence the low threshold (see docs/moderation.md).
+echo "demo: vigil bank add $photo --bank demo --label \"flagged cat\""
+echo "demo: vigil query add \"the lighthouse keeper painted the door orange\" --threshold 2.5"
 item=$("${vigil[@]}" bank add "$photo" --bank demo --label "flagged cat" --archive-window -1 --json | id_of item_id)
-query=$("${vigil[@]}" query add "the lighthouse keeper painted the door" --label "lighthouse" --json | id_of query_id)
+query=$("${vigil[@]}" query add "the lighthouse keeper painted the door orange" --threshold 2.5 --label lighthouse \
+    --json | id_of query_id)
 forget_flags() { "${vigil[@]}" bank remove "$item" >/dev/null; "${vigil[@]}" query remove "$query" >/dev/null; }
 
 stream="demo-$(date +%s)"
