@@ -26,9 +26,11 @@ from vigil_models.hashing import (
     PDQ_MIN_QUALITY,
     AudioFingerprint,
     PdqHash,
+    PdqIndex,
     audio_fingerprint,
     export_pdq_list,
     fingerprint_match,
+    hamming,
     import_pdq_list,
     pdq_hash,
     pdq_hash_dihedral,
@@ -300,9 +302,7 @@ class Moderation:
                     frames[frame.segment_id] = (segment, cosine, bits)
             for segment, cosine, distance in frames.values():
                 embedded = cosine >= self.watchlist.thresholds.bank_cosine
-                alerts.append(
-                    reference_alert(stored.item, segment, cosine, distance, embedding=embedded, from_archive=True)
-                )
+                alerts.append(reference_alert(stored.item, segment, cosine, distance, embedded, from_archive=True))
             if stored.fingerprint is not None:
                 alerts += self._archive_audio(stored, self.db.archived_audio(tenant, since))
         alerts.sort(key=lambda a: (a.stream_id, a.start))
@@ -413,7 +413,7 @@ def _distinct_frames(frames: list[np.ndarray]) -> list[tuple[np.ndarray, PdqHash
         value = pdq_hash(frame)
         if (value.quality or 0) < PDQ_MIN_QUALITY:
             continue
-        if all((int(value) ^ int(h)).bit_count() > PDQ_MATCH_DISTANCE for _, h in kept):
+        if all(hamming(value, h) > PDQ_MATCH_DISTANCE for _, h in kept):
             kept.append((frame, value))
             if len(kept) == MAX_ITEM_FRAMES:
                 break
@@ -422,14 +422,12 @@ def _distinct_frames(frames: list[np.ndarray]) -> list[tuple[np.ndarray, PdqHash
 
 def _hash_hits(frames: list[ArchivedFrame], hashes: tuple[PdqHash, ...]) -> list[tuple[ArchivedFrame, int]]:
     """Archived frames within PDQ_MATCH_DISTANCE of any of the hashes, with the nearest distance."""
-    if not frames:
-        return []
-    archive = np.frombuffer(b"".join(f.hash.bits for f in frames), dtype=np.uint64).reshape(-1, 4)
-    best = np.full(len(frames), 257, dtype=np.int32)
+    archive = PdqIndex((str(i), frame.hash) for i, frame in enumerate(frames))
+    best: dict[int, int] = {}
     for value in hashes:
-        distances = np.bitwise_count(archive ^ np.frombuffer(value.bits, dtype=np.uint64)).sum(axis=1, dtype=np.int32)
-        np.minimum(best, distances, out=best)
-    return [(frames[i], int(best[i])) for i in np.flatnonzero(best <= PDQ_MATCH_DISTANCE)]
+        for i, distance in archive.match(value, PDQ_MATCH_DISTANCE):
+            best[int(i)] = min(distance, best.get(int(i), distance))
+    return [(frames[i], best[i]) for i in sorted(best)]
 
 
 def _archived_segment(frame: ArchivedFrame) -> Segment:

@@ -94,42 +94,40 @@ class SegmentStore:
             self._call(self._ensure_copies)
 
     def _ensure_copies(self) -> None:
-        if self._client.has_collection(self.copies, timeout=self.settings.timeout_s):
-            self._client.load_collection(self.copies, timeout=self.settings.startup_timeout_s)
-            return
-        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field("segment_id", DataType.VARCHAR, max_length=64, is_primary=True)
-        schema.add_field("tenant", DataType.VARCHAR, max_length=64)
-        schema.add_field("stream_id", DataType.VARCHAR, max_length=128)
-        schema.add_field("start", DataType.DOUBLE)
-        schema.add_field("end", DataType.DOUBLE)
-        schema.add_field("created_at", DataType.INT64)
-        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.descriptor_dim)
-        index = self._client.prepare_index_params()
-        index.add_index("vector", index_type="AUTOINDEX", metric_type="COSINE")
-        self._client.create_collection(self.copies, schema=schema, index_params=index, timeout=self.settings.timeout_s)
+        self._ensure(self.copies, self.descriptor_dim, [
+            ("tenant", DataType.VARCHAR, {"max_length": 64}),
+            ("stream_id", DataType.VARCHAR, {"max_length": 128}),
+            ("start", DataType.DOUBLE, {}),
+            ("end", DataType.DOUBLE, {}),
+            ("created_at", DataType.INT64, {}),
+        ])  # fmt: skip
 
     def _ensure_collection(self) -> None:
-        if self._client.has_collection(self.collection, timeout=self.settings.timeout_s):
-            self._client.load_collection(self.collection, timeout=self.settings.startup_timeout_s)
+        self._ensure(self.collection, self.dim, [
+            ("tenant", DataType.VARCHAR, {"max_length": 64}),
+            ("stream_id", DataType.VARCHAR, {"max_length": 128}),
+            ("modality", DataType.VARCHAR, {"max_length": 16}),
+            ("start", DataType.DOUBLE, {}),
+            ("end", DataType.DOUBLE, {}),
+            ("text", DataType.VARCHAR, {"max_length": MAX_TEXT}),
+            ("language", DataType.VARCHAR, {"max_length": 16}),
+            ("translation", DataType.VARCHAR, {"max_length": MAX_TEXT}),  # English, when text is not
+            ("created_at", DataType.INT64, {}),  # unix ms, for retention
+        ])  # fmt: skip
+
+    def _ensure(self, name: str, dim: int, fields: list[tuple[str, DataType, dict[str, int]]]) -> None:
+        """Load the collection, or create it: segment_id key, the fields, a cosine-indexed vector of dim."""
+        if self._client.has_collection(name, timeout=self.settings.timeout_s):
+            self._client.load_collection(name, timeout=self.settings.startup_timeout_s)
             return
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("segment_id", DataType.VARCHAR, max_length=64, is_primary=True)
-        schema.add_field("tenant", DataType.VARCHAR, max_length=64)
-        schema.add_field("stream_id", DataType.VARCHAR, max_length=128)
-        schema.add_field("modality", DataType.VARCHAR, max_length=16)
-        schema.add_field("start", DataType.DOUBLE)
-        schema.add_field("end", DataType.DOUBLE)
-        schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT)
-        schema.add_field("language", DataType.VARCHAR, max_length=16)
-        schema.add_field("translation", DataType.VARCHAR, max_length=MAX_TEXT)  # English, when text is not
-        schema.add_field("created_at", DataType.INT64)  # unix ms, for retention
-        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
+        for field, kind, options in fields:
+            schema.add_field(field, kind, **options)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
         index = self._client.prepare_index_params()
         index.add_index("vector", index_type="AUTOINDEX", metric_type="COSINE")
-        self._client.create_collection(
-            self.collection, schema=schema, index_params=index, timeout=self.settings.timeout_s
-        )
+        self._client.create_collection(name, schema=schema, index_params=index, timeout=self.settings.timeout_s)
 
     def _call(self, fn: Callable[[], T]) -> T:
         """Run a Milvus call, retrying only errors that can pass; anything else surfaces."""
@@ -181,19 +179,10 @@ class SegmentStore:
 
     def search_descriptors(self, vector: list[float], tenant: str, since_ms: int, top_k: int) -> list[Match]:
         """Frames stored since `since_ms` whose copy descriptor is nearest to `vector`."""
-        hits = self._call(
-            lambda: self._client.search(
-                self.copies,
-                data=[vector],
-                limit=top_k,
-                filter=f"tenant == {_quote(tenant)} and created_at >= {int(since_ms)}",
-                output_fields=["tenant", "stream_id", "start", "end"],
-                timeout=self.settings.timeout_s,
-                consistency_level="Session",
-            )
-        )
+        f = SearchFilter(tenant=tenant, stored_after_ms=since_ms)
+        hits = self._search(self.copies, vector, f, ["tenant", "stream_id", "start", "end"], top_k)
         matches = []
-        for hit in hits[0]:
+        for hit in hits:
             e = hit["entity"]
             segment_id = str(hit.get("segment_id", hit.get("id")))
             frame = Segment(segment_id, e["stream_id"], Modality.FRAME, e["start"], e["end"], tenant=e["tenant"])
@@ -201,13 +190,21 @@ class SegmentStore:
         return matches
 
     def search(self, vector: list[float], f: SearchFilter, top_k: int) -> list[Match]:
+        hits = self._search(self.collection, vector, f, FIELDS, top_k)
+        return [
+            Match(_segment(hit["entity"], hit.get("segment_id", hit.get("id"))), float(hit["distance"])) for hit in hits
+        ]
+
+    def _search(
+        self, collection: str, vector: list[float], f: SearchFilter, fields: list[str], top_k: int
+    ) -> list[dict[str, Any]]:
         hits = self._call(
             lambda: self._client.search(
-                self.collection,
+                collection,
                 data=[vector],
                 limit=top_k,
                 filter=filter_expression(f),
-                output_fields=FIELDS,
+                output_fields=fields,
                 timeout=self.settings.timeout_s,
                 # A segment is announced only after its insert returned: it must be visible to the
                 # next search. "Session" waits for this client's own writes only (Strong would wait
@@ -215,10 +212,7 @@ class SegmentStore:
                 consistency_level="Session",
             )
         )
-        return [
-            Match(_segment(hit["entity"], hit.get("segment_id", hit.get("id"))), float(hit["distance"]))
-            for hit in hits[0]
-        ]
+        return list(hits[0])
 
     def get(self, segment_id: str, tenant: str) -> tuple[Segment, np.ndarray] | None:
         """A stored segment and its vector, or None."""

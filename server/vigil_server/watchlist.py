@@ -85,12 +85,14 @@ def new_alert(kind: AlertKind, segment: Segment, match_id: str, label: str, **fi
     )
 
 
-def reference_alert(item: BankItem, segment: Segment, cosine: float, distance: int | None, **fields: object) -> Alert:
-    """An alert for a frame matching a reference picture (embedding and/or PDQ)."""
+def reference_alert(
+    item: BankItem, segment: Segment, cosine: float, distance: int | None, embedded: bool, **fields: object
+) -> Alert:
+    """An alert for a frame matching a reference picture by descriptor (`embedded`) and/or PDQ (`distance`)."""
     methods = []
     if distance is not None and distance <= PDQ_MATCH_DISTANCE:
         methods.append(MatchMethod.PDQ)
-    if fields.pop("embedding", False):
+    if embedded:
         methods.append(MatchMethod.EMBEDDING)
     return new_alert(
         AlertKind.REFERENCE,
@@ -219,7 +221,7 @@ class Watchlist:
                 continue
             cosine = best_cosine.get(item_id, 0.0)
             embedded = item_id in embedded_ids
-            alerts.append(reference_alert(stored.item, segment, cosine, distances.get(item_id), embedding=embedded))
+            alerts.append(reference_alert(stored.item, segment, cosine, distances.get(item_id), embedded))
         return alerts
 
     def match_audio(self, fingerprint: AudioFingerprint) -> list[tuple[BankItem, float, float]]:
