@@ -25,9 +25,8 @@ from vigil_server.errors import (
 )
 from vigil_server.pipeline import Pipeline
 from vigil_server.types import DEFAULT_TENANT
-from vigil_server.wire import chunks, event_proto, match_proto, search_query, stream_config
+from vigil_server.wire import alert_proto, chunks, event_proto, match_proto, search_query, stream_config
 from vigil_server.wire_moderation import (
-    alert_proto,
     archive_window,
     bank_item_proto,
     bank_item_spec,

@@ -12,6 +12,7 @@ from vigil_server.decode import CONTAINER_FORMATS, FORMATS, RAW_PCM_FORMATS
 from vigil_server.errors import InvalidRequest, TooLarge
 from vigil_server.types import (
     Alert,
+    AlertKind,
     AudioClip,
     Chunk,
     ChunkAcked,
@@ -20,6 +21,7 @@ from vigil_server.types import (
     IngestEvent,
     IngestSummary,
     Match,
+    MatchMethod,
     Modality,
     QueryItem,
     SearchFilter,
@@ -189,8 +191,6 @@ def event_proto(event: IngestEvent) -> vigil_pb2.IngestEvent:
     if isinstance(event, SegmentStored):
         return vigil_pb2.IngestEvent(segment=vigil_pb2.SegmentIndexed(segment=segment_proto(event.segment)))
     if isinstance(event, Alert):
-        from vigil_server.wire_moderation import alert_proto
-
         return vigil_pb2.IngestEvent(alert=alert_proto(event))
     assert isinstance(event, IngestSummary)
     return vigil_pb2.IngestEvent(
@@ -211,3 +211,43 @@ def event_proto(event: IngestEvent) -> vigil_pb2.IngestEvent:
 
 def match_proto(m: Match) -> vigil_pb2.Match:
     return vigil_pb2.Match(segment=segment_proto(m.segment), score=m.score, cosine=m.cosine)
+
+
+ALERT_KIND_TO_PROTO = {
+    AlertKind.QUERY: vigil_pb2.ALERT_KIND_QUERY,
+    AlertKind.REFERENCE: vigil_pb2.ALERT_KIND_REFERENCE,
+}
+METHOD_TO_PROTO = {
+    MatchMethod.EMBEDDING: vigil_pb2.MATCH_METHOD_EMBEDDING,
+    MatchMethod.PDQ: vigil_pb2.MATCH_METHOD_PDQ,
+    MatchMethod.FINGERPRINT: vigil_pb2.MATCH_METHOD_FINGERPRINT,
+}
+
+
+def alert_proto(a: Alert) -> vigil_pb2.Alert:
+    msg = vigil_pb2.Alert(
+        alert_id=a.alert_id,
+        kind=ALERT_KIND_TO_PROTO[a.kind],
+        stream_id=a.stream_id,
+        start=a.start,
+        end=a.end,
+        modality=MODALITY_TO_PROTO[a.modality],
+        segment_id=a.segment_id,
+        match_id=a.match_id,
+        label=a.label,
+        bank=a.bank,
+        external_id=a.external_id,
+        methods=[METHOD_TO_PROTO[m] for m in a.methods],
+        score=a.score,
+        cosine=a.cosine,
+        text=a.text,
+        thumbnail_jpeg=a.thumbnail_jpeg,
+        suppressed=a.suppressed,
+        from_archive=a.from_archive,
+        raised_at=a.raised_at,
+    )
+    if a.hash_distance is not None:
+        msg.hash_distance = a.hash_distance
+    if a.fingerprint_score is not None:
+        msg.fingerprint_score = a.fingerprint_score
+    return msg

@@ -14,12 +14,9 @@ from vigil.v1 import vigil_pb2
 from vigil_server.decode import CONTAINER_FORMATS
 from vigil_server.errors import InvalidRequest, TooLarge
 from vigil_server.types import (
-    Alert,
-    AlertKind,
     BankItem,
     BankItemSpec,
     ExampleItem,
-    MatchMethod,
     ReferenceKind,
     StandingQuery,
     StandingQuerySpec,
@@ -43,12 +40,6 @@ KIND_FROM_PROTO = {
 KIND_TO_PROTO = {
     **{v: k for k, v in KIND_FROM_PROTO.items()},
     ReferenceKind.PDQ_HASH: vigil_pb2.REFERENCE_KIND_PDQ_HASH,
-}
-ALERT_KIND_TO_PROTO = {AlertKind.QUERY: vigil_pb2.ALERT_KIND_QUERY, AlertKind.REFERENCE: vigil_pb2.ALERT_KIND_REFERENCE}
-METHOD_TO_PROTO = {
-    MatchMethod.EMBEDDING: vigil_pb2.MATCH_METHOD_EMBEDDING,
-    MatchMethod.PDQ: vigil_pb2.MATCH_METHOD_PDQ,
-    MatchMethod.FINGERPRINT: vigil_pb2.MATCH_METHOD_FINGERPRINT,
 }
 
 
@@ -190,32 +181,3 @@ def bank_item_proto(item: BankItem) -> vigil_pb2.BankItem:
         fingerprint_seconds=item.fingerprint_seconds,
         created_at=item.created_at,
     )
-
-
-def alert_proto(a: Alert) -> vigil_pb2.Alert:
-    msg = vigil_pb2.Alert(
-        alert_id=a.alert_id,
-        kind=ALERT_KIND_TO_PROTO[a.kind],
-        stream_id=a.stream_id,
-        start=a.start,
-        end=a.end,
-        modality=MODALITY_TO_PROTO[a.modality],
-        segment_id=a.segment_id,
-        match_id=a.match_id,
-        label=a.label,
-        bank=a.bank,
-        external_id=a.external_id,
-        methods=[METHOD_TO_PROTO[m] for m in a.methods],
-        score=a.score,
-        cosine=a.cosine,
-        text=a.text,
-        thumbnail_jpeg=a.thumbnail_jpeg,
-        suppressed=a.suppressed,
-        from_archive=a.from_archive,
-        raised_at=a.raised_at,
-    )
-    if a.hash_distance is not None:
-        msg.hash_distance = a.hash_distance
-    if a.fingerprint_score is not None:
-        msg.fingerprint_score = a.fingerprint_score
-    return msg
