@@ -1,7 +1,8 @@
-"""Protobuf <-> dataclasses for the moderation RPCs (standing queries, banks, alerts).
+"""Protobuf -> dataclasses for the moderation RPCs (standing queries, banks, watch filters), and
+their replies back (alerts are in wire.py, beside the Ingest events that carry them).
 
-Like servicer.py, the only other module that knows protobuf: requests are checked here and
-turned into the domain types; nothing below the servicer sees a message.
+With servicer.py and wire.py, the only modules that know protobuf: requests are checked here
+and turned into the domain types; nothing below the servicer sees a message.
 """
 
 from __future__ import annotations
