@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "models")]
 
 from bench.photos.dataset import load_photos  # noqa: E402
+from vigil_models.catalog import classifier_weights, text_model_dir  # noqa: E402
 from vigil_models.class_texts import (  # noqa: E402
     CLASS_TEXT_STYLES,
     DEFAULT_STYLE,
@@ -54,7 +55,6 @@ from vigil_models.class_texts import (  # noqa: E402
 )
 from vigil_models.efficientnet_lite import LITE_CONFIGS, EfficientNetLite, load_lite  # noqa: E402
 from vigil_models.image import LabelSpaceImageEncoder, LabelSpaceOptions, to_input  # noqa: E402
-from vigil_models.registry import classifier_weights, text_model_dir  # noqa: E402
 from vigil_models.text import SentenceEncoder  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "label_space_eval.json"

@@ -21,6 +21,7 @@ import torch
 from transformers import AutoTokenizer, ClapConfig, ClapFeatureExtractor, ClapModel, CLIPConfig, CLIPModel
 
 from vigil_models import ModelUnavailableError, load_models
+from vigil_models.catalog import text_model_dir
 from vigil_models.clip import (
     CLIP_CLAP_SPACE,
     ClapAudioEncoder,
@@ -33,7 +34,6 @@ from vigil_models.clip import (
     load_clip_space,
     resample,
 )
-from vigil_models.registry import text_model_dir
 
 CLIP_DIM = 16  # projection_dim of the tiny CLIP
 CLAP_DIM = 24  # projection_dim of the tiny CLAP: differs, so the map has to change the dimension

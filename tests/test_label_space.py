@@ -15,6 +15,7 @@ import torch
 
 from bench.photos.dataset import load_photos, read_labels
 from vigil_models import LabelSpaceImageEncoder, LabelSpaceOptions, SentenceEncoder, pick_device
+from vigil_models.catalog import classifier_weights, imagenet_class_names, text_model_dir
 from vigil_models.class_texts import (
     CLASS_TEXT_STYLES,
     EMBED_BATCH,
@@ -26,7 +27,8 @@ from vigil_models.class_texts import (
 )
 from vigil_models.efficientnet_lite import LITE_CONFIGS, EfficientNetLite, load_lite, load_lite0
 from vigil_models.image import to_input
-from vigil_models.registry import classifier_weights, imagenet_class_names, text_model_dir
+
+pytestmark = pytest.mark.slow  # real models
 
 # 30 captions of one photo each, every 8th of the photos whose caption is unique, over all topics.
 SUBSET = (

@@ -11,10 +11,12 @@ import torch
 
 from scripts.sample_media import skimage_photo
 from vigil_models import LabelSpaceImageEncoder, ModelUnavailableError, SentenceEncoder, pick_device
+from vigil_models.catalog import classifier_weights, imagenet_class_names, speech_model_dir, text_model_dir
 from vigil_models.efficientnet_lite import FEATURE_DIM, NUM_CLASSES, EfficientNetLite, load_lite0
 from vigil_models.image import to_input
-from vigil_models.registry import classifier_weights, imagenet_class_names, speech_model_dir, text_model_dir
 from vigil_models.speech import join_split_model
+
+pytestmark = pytest.mark.slow  # real models
 
 PHOTOS = ("chelsea", "coffee", "rocket")
 CAPTIONS = ("cat", "coffee", "rocket")  # CAPTIONS[i] describes PHOTOS[i]

@@ -16,8 +16,10 @@ import pytest
 
 from scripts.sample_media import load_audio
 from vigil_models import SentenceEncoder, Transcriber, TranscriptPiece, pick_device
-from vigil_models.registry import speech_model_dir, text_model_dir
+from vigil_models.catalog import speech_model_dir, text_model_dir
 from vigil_models.speech import assign_by_overlap
+
+pytestmark = pytest.mark.slow  # real models
 
 PROMPTS = Path("/usr/share/asterisk/sounds/fr_CA_f_June")  # scripts/setup.sh installs the package
 ONLY_PARTICIPANT = "confbridge-only-participant"

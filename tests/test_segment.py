@@ -12,9 +12,12 @@ import pytest
 
 from scripts.sample_media import load_audio
 from vigil_models import SAMPLE_RATE, SpeechDetector, SpeechRegion, Transcriber, TranscriptPiece, pick_device
-from vigil_models.registry import speech_model_dir
+from vigil_models.catalog import speech_model_dir
 from vigil_server.batching import BatchOptions, BatchWorker
-from vigil_server.segment import SpeechSegmenter, SpeechSpan
+from vigil_server.clock import AudioWindow
+from vigil_server.speech import SpeechSegmenter, SpeechSpan
+
+pytestmark = pytest.mark.slow  # real models
 
 BLOCK_S = 0.5  # the decoder's audio block
 FIRST = "The lighthouse keeper painted the door bright orange."
@@ -77,11 +80,15 @@ def segment(models: Models, audio: np.ndarray) -> Result:
     async def main() -> Result:
         detector.start()
         transcriber.start()
-        segmenter = SpeechSegmenter(detector, transcriber, "en")
+
+        async def transcribe(audio: np.ndarray, language: str) -> list[TranscriptPiece]:
+            return await transcriber.submit((audio, language))
+
+        segmenter = SpeechSegmenter(detector.submit, transcribe, "en")
         result = Result([], [])
         block = int(BLOCK_S * SAMPLE_RATE)
         for i in range(0, audio.size, block):
-            for span in await segmenter.push(audio[i : i + block]):
+            for span in await segmenter.push(AudioWindow(i, audio[i : i + block])):
                 result.live.append(((i + block) / SAMPLE_RATE, span))
         result.flushed = await segmenter.flush()
         return result

@@ -10,7 +10,9 @@ import pytest
 
 from scripts.sample_media import load_audio
 from vigil_models import SAMPLE_RATE, SentenceEncoder, SoundOptions, SoundTagger, SoundWindow, pick_device
-from vigil_models.registry import text_model_dir
+from vigil_models.catalog import text_model_dir
+
+pytestmark = pytest.mark.slow  # real models
 
 MUSIC_DIR = Path("/usr/share/asterisk/moh")  # Debian asterisk-moh-opsound-wav (scripts/setup.sh installs it)
 INSTRUMENTAL = MUSIC_DIR / "macroform-cold_day.wav"  # instrumental; quiet from about 53 s to 68 s

@@ -3,17 +3,25 @@
 Nothing here knows about transport or storage.
 """
 
-from vigil_models.device import pick_device
-from vigil_models.image import LabelSpaceImageEncoder, LabelSpaceOptions
-from vigil_models.registry import (
+from vigil_models.catalog import (
     DEFAULT_SPACE,
     DEFAULT_SPEECH_MODEL,
     SPACES,
     SPEECH_MODELS,
-    ModelSet,
     ModelUnavailableError,
     SpaceSpec,
     SpeechModelSpec,
+)
+from vigil_models.device import pick_device
+from vigil_models.image import LabelSpaceImageEncoder, LabelSpaceOptions
+from vigil_models.registry import (
+    AudioEmbedder,
+    ImageEmbedder,
+    ModelSet,
+    SoundTaggerModel,
+    SpeechDetectorModel,
+    TextEmbedder,
+    TranscriberModel,
     load_models,
 )
 from vigil_models.sound import EVENT_CLASSES, SoundOptions, SoundTagger, SoundWindow
@@ -27,6 +35,8 @@ __all__ = [
     "SAMPLE_RATE",
     "SPACES",
     "SPEECH_MODELS",
+    "AudioEmbedder",
+    "ImageEmbedder",
     "LabelSpaceImageEncoder",
     "LabelSpaceOptions",
     "ModelSet",
@@ -34,12 +44,16 @@ __all__ = [
     "SentenceEncoder",
     "SoundOptions",
     "SoundTagger",
+    "SoundTaggerModel",
     "SoundWindow",
     "SpaceSpec",
     "SpeechDetector",
+    "SpeechDetectorModel",
     "SpeechModelSpec",
     "SpeechRegion",
+    "TextEmbedder",
     "Transcriber",
+    "TranscriberModel",
     "TranscriptPiece",
     "load_models",
     "pick_device",

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from huggingface_hub import try_to_load_from_cache
 from transformers import AutoTokenizer, ClapFeatureExtractor, ClapModel, CLIPModel
 
-from vigil_models.registry import ModelUnavailableError, SpaceSpec, imagenet_class_names
+from vigil_models.catalog import ModelUnavailableError, SpaceSpec, imagenet_class_names
 from vigil_models.speech import SAMPLE_RATE
 
 __all__ = [

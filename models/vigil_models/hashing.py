@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pdqhash
 
-from vigil_models.registry import ModelUnavailableError
+from vigil_models.catalog import ModelUnavailableError
 from vigil_models.speech import SAMPLE_RATE
 
 __all__ = [
