@@ -1,152 +1,268 @@
-"""Settings: built once in main() from flags, with environment variables as defaults."""
+"""Settings: one tree of frozen dataclasses holds every server default.
+
+A field a person may set carries a `Flag` in its metadata: its name, its help and the values it
+accepts. `parser()` generates one `--name` option per such field, with `VIGIL_<NAME>` from the
+environment as its default; `load_settings()` checks each value against its field's rule and
+builds the tree once, in main(). The README's flag table is checked against these fields
+(tests/test_settings_docs.py). Nothing here reads the environment at import time.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import Field, dataclass, field, fields, replace
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
+from typing import Any, TypeVar, get_type_hints
 
 from vigil_models import DEFAULT_SPACE, DEFAULT_SPEECH_MODEL, SPACES, SPEECH_MODELS
+from vigil_models.hashing import FINGERPRINT_MATCH_SCORE, PDQ_MATCH_DISTANCE, PDQ_MIN_QUALITY
+from vigil_server.batching import BatchOptions
 
 MiB = 1 << 20
+ENV_PREFIX = "VIGIL_"
+# The default of --model-cache stands for $XDG_CACHE_HOME/vigil, else ~/.cache/vigil: parser(), and
+# so load_settings(), resolves it against the env mapping given (user_cache_dir); Settings() keeps it.
+USER_CACHE = Path("~/.cache/vigil")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The numbers a flag accepts: above gt (or from ge), up to le; None: no limit on that side."""
+
+    gt: float | None = None
+    ge: float | None = None
+    le: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.gt is None) == (self.ge is None):
+            raise ValueError("Bounds needs exactly one of gt and ge")
+
+    def __contains__(self, value: float) -> bool:
+        above = (self.gt is None or value > self.gt) and (self.ge is None or value >= self.ge)
+        return above and (self.le is None or value <= self.le)
+
+    def __str__(self) -> str:
+        opening, low = ("(", self.gt) if self.gt is not None else ("[", self.ge)
+        if self.le is None:
+            return f"{'>' if opening == '(' else '>='} {render_default(low)}"
+        return f"in {opening}{render_default(low)}, {render_default(self.le)}]"
+
+
+@dataclass(frozen=True)
+class Flag:
+    """How one settings field is set: `--name` on the command line, `VIGIL_NAME` in the environment."""
+
+    name: str  # the option without its dashes, e.g. max-chunk-mib
+    help: str  # one line for --help and the README
+    choices: tuple[str, ...] = ()  # the accepted values; empty: any
+    bounds: Bounds | None = None  # the accepted numbers; None: any
+    parse: Callable[[str], Any] | None = None  # text to value; None: the field's type
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper().replace("-", "_")
+
+
+def _flag(default: T, name: str, help: str, **rules: Any) -> T:
+    """A dataclass field with this default that `--name` and `VIGIL_NAME` set; rules: the rest of a Flag."""
+    return field(default=default, metadata={"flag": Flag(name, help, **rules)})
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The gRPC server process."""
+
+    listen: str = _flag("127.0.0.1:50051", "listen", "host:port to serve on; port 0 picks a free one (printed)")
+    grace_s: float = _flag(10.0, "grace", "seconds that shutdown waits for calls in flight", bounds=Bounds(ge=0))
+    max_chunk_mib: float = _flag(
+        4.0, "max-chunk-mib", "the largest MediaChunk.data accepted, in MiB", bounds=Bounds(gt=0, le=64)
+    )
+    max_streams: int = _flag(32, "max-streams", "concurrent Ingest calls", bounds=Bounds(ge=1))
+    log_level: str = _flag("INFO", "log-level", "DEBUG, INFO, WARNING or ERROR, in any case", parse=str.upper)
+
+    @property
+    def max_chunk_bytes(self) -> int:
+        return int(self.max_chunk_mib * MiB)
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """Where segments, the watchlist and spool files live."""
+
+    data_dir: Path = _flag(Path("vigil-data"), "data-dir", "Milvus Lite data, calibration, watchlist, spool files")
+    milvus_uri: str = _flag("", "milvus-uri", "Milvus server, e.g. http://127.0.0.1:19530; empty: Milvus Lite")
+    milvus_token: str = _flag("", "milvus-token", "user:password or API key for --milvus-uri")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which models run, and where."""
+
+    space: str = _flag(
+        DEFAULT_SPACE,
+        "space",
+        "embedding space: the packaged label-space default, or clip-clap with --clip-model/--clap-model",
+        choices=tuple(sorted(SPACES)),
+    )
+    clip_model: str = _flag("", "clip-model", "CLIP model directory (or cached hub name) for clip-clap")
+    clap_model: str = _flag("", "clap-model", "CLAP model directory (or cached hub name) for clip-clap")
+    speech_model: str = _flag(
+        DEFAULT_SPEECH_MODEL,
+        "speech-model",
+        "; ".join(f"{k}: {v.description}" for k, v in SPEECH_MODELS.items()),
+        choices=tuple(sorted(SPEECH_MODELS)),
+    )
+    device: str = _flag("auto", "device", "auto (cuda if present), cpu, cuda or cuda:N")
+    model_cache: Path = _flag(USER_CACHE, "model-cache", "prepared model files (the joined multilingual Whisper)")
+    cpu_threads: int = _flag(0, "cpu-threads", "threads for torch and Whisper on CPU; 0: up to 4", bounds=Bounds(ge=0))
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """How live streams are sampled."""
+
+    frame_rate: float = _flag(
+        1.0, "frame-rate", "frames sampled per second when a stream does not say", bounds=Bounds(gt=0, le=30)
+    )
+
+
+@dataclass(frozen=True)
+class ModerationSettings:
+    """Standing queries, reference banks and their alerts."""
+
+    archive_window_s: float = _flag(
+        86400.0, "archive-window", "seconds of archive searched for a new bank item; 0 disables", bounds=Bounds(ge=0)
+    )
+    alert_window_s: float = _flag(
+        60.0,
+        "alert-window",
+        "flood control: one alert per (stream, query or item) per this many seconds",
+        bounds=Bounds(ge=0),
+    )
+    query_threshold: float = _flag(
+        3.5, "query-threshold", "calibrated score a standing query needs when it sets none", bounds=Bounds(gt=0, le=50)
+    )
+    bank_min_cosine: float = _flag(
+        0.75,
+        "bank-min-cosine",
+        "cosine of copy descriptors at which a frame matches a reference picture",
+        bounds=Bounds(gt=0, le=1),
+    )
+    pdq_max_distance: int = _flag(
+        PDQ_MATCH_DISTANCE,
+        "pdq-max-distance",
+        "PDQ Hamming distance (of 256 bits) at most which a frame matches a reference hash",
+        bounds=Bounds(ge=0, le=256),
+    )
+    pdq_min_quality: int = _flag(
+        PDQ_MIN_QUALITY,
+        "pdq-min-quality",
+        "minimum PDQ quality (0-100) of a frame or picture for its hash to be kept and matched",
+        bounds=Bounds(ge=0, le=100),
+    )
+    fingerprint_min_score: float = _flag(
+        FINGERPRINT_MATCH_SCORE,
+        "fingerprint-min-score",
+        "minimum Chromaprint score (1 - 2 x bit error rate) for an audio match",
+        bounds=Bounds(gt=0, le=1),
+    )
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """Batching of the model worker queues (no flags: tuning, not deployment)."""
+
+    text: BatchOptions = BatchOptions(max_batch=32, max_wait_s=0.005)  # text embeddings (queries, transcripts)
+    image: BatchOptions = BatchOptions(max_batch=16, max_wait_s=0.02)  # frame embeddings
+    vad: BatchOptions = BatchOptions(max_batch=1, max_wait_s=0.0, max_pending=64)  # speech detection, one at a time
+    asr: BatchOptions = BatchOptions(max_batch=1, max_wait_s=0.0, max_pending=64)  # transcription, one at a time
+    sound: BatchOptions = BatchOptions(max_batch=1, max_wait_s=0.0, max_pending=64)  # sound events, one at a time
+    store: BatchOptions = BatchOptions(max_batch=256, max_wait_s=0.05, max_pending=4096)  # rows written to Milvus
 
 
 @dataclass(frozen=True)
 class Settings:
-    listen: str  # host:port; port 0 picks a free one (printed at start-up)
-    data_dir: Path  # Milvus Lite data, spool files
-    milvus_uri: str  # empty: Milvus Lite in data_dir
-    milvus_token: str
-    space: str  # embedding space, see vigil_models.SPACES
-    clip_model: str  # --space clip-clap: CLIP directory (or cached hub name)
-    clap_model: str  # --space clip-clap: CLAP directory (or cached hub name)
-    speech_model: str  # see vigil_models.SPEECH_MODELS
-    device: str  # auto, cpu, cuda, cuda:N
-    model_cache: Path  # prepared model files (the joined multilingual Whisper)
-    default_frame_rate: float  # frames per second when a stream does not say
-    max_chunk_bytes: int  # largest MediaChunk.data accepted
-    max_streams: int  # concurrent Ingest calls
-    cpu_threads: int  # threads for the speech model; 0: min(4, cores)
-    grace_s: float  # how long shutdown waits for calls in flight
-    log_level: str
-    archive_window_s: float = 86400.0  # how far back a new bank item is searched; 0: not at all
-    alert_window_s: float = 60.0  # flood control: one alert per (stream, query or item) per window
-    query_threshold: float = 3.5  # default calibrated score for standing queries
-    bank_min_cosine: float = 0.75  # copy-descriptor match of a frame and a reference picture
+    """Everything the server is configured with, built once in main() and passed down in parts."""
+
+    server: ServerSettings = ServerSettings()
+    storage: StorageSettings = StorageSettings()
+    models: ModelSettings = ModelSettings()
+    ingest: IngestSettings = IngestSettings()
+    moderation: ModerationSettings = ModerationSettings()
+    workers: WorkerSettings = WorkerSettings()
 
 
-def _env(env: Mapping[str, str], name: str, default: str) -> str:
-    return env.get(f"VIGIL_{name}", default)
+def flag_fields() -> Iterator[tuple[str, Field[Any], Flag]]:
+    """(section, field, flag) for every field of the tree that a flag sets, in declaration order."""
+    defaults = Settings()
+    for section in fields(Settings):
+        for f in fields(getattr(defaults, section.name)):
+            if "flag" in f.metadata:
+                yield section.name, f, f.metadata["flag"]
+
+
+def render_default(value: object) -> str:
+    """A value as --help and the README show it: 4.0 as 4, 0.75 as 0.75, text and paths as they are."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def user_cache_dir(env: Mapping[str, str]) -> Path:
+    """$XDG_CACHE_HOME/vigil, else ~/.cache/vigil: what the USER_CACHE default stands for."""
+    return Path(env.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vigil"
 
 
 def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    """Options generated from the tree; VIGIL_<FLAG> in `env` replaces a field's default."""
     p = argparse.ArgumentParser(
         prog="vigil-server",
         description="Vigil: a gRPC server for cross-modal retrieval over live media. "
-        "Every flag also reads VIGIL_<FLAG> from the environment (e.g. VIGIL_LISTEN).",
+        "Every flag also reads VIGIL_<FLAG> from the environment (e.g. VIGIL_LISTEN); the flag wins.",
     )
-    home_cache = Path(env.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vigil"
-    p.add_argument(
-        "--listen", default=_env(env, "LISTEN", "127.0.0.1:50051"), help="host:port to serve on (%(default)s)"
-    )
-    p.add_argument("--data-dir", type=Path, default=Path(_env(env, "DATA_DIR", "vigil-data")), help="(%(default)s)")
-    p.add_argument(
-        "--milvus-uri",
-        default=_env(env, "MILVUS_URI", ""),
-        help="Milvus server, e.g. http://127.0.0.1:19530; empty: Milvus Lite inside --data-dir",
-    )
-    p.add_argument("--milvus-token", default=_env(env, "MILVUS_TOKEN", ""), help="user:password or API key")
-    p.add_argument(
-        "--space",
-        choices=sorted(SPACES),
-        default=_env(env, "SPACE", DEFAULT_SPACE),
-        help="embedding space: the packaged label-space default, or clip-clap with --clip-model/--clap-model",
-    )
-    p.add_argument("--clip-model", default=_env(env, "CLIP_MODEL", ""), help="CLIP model directory (clip-clap)")
-    p.add_argument("--clap-model", default=_env(env, "CLAP_MODEL", ""), help="CLAP model directory (clip-clap)")
-    p.add_argument(
-        "--speech-model",
-        choices=sorted(SPEECH_MODELS),
-        default=_env(env, "SPEECH_MODEL", DEFAULT_SPEECH_MODEL),
-        help="; ".join(f"{k}: {v.description}" for k, v in SPEECH_MODELS.items()),
-    )
-    p.add_argument("--device", default=_env(env, "DEVICE", "auto"), help="auto (cuda if present), cpu, cuda:N")
-    p.add_argument("--model-cache", type=Path, default=Path(_env(env, "MODEL_CACHE", str(home_cache))))
-    # Numeric defaults stay strings: argparse converts them with `type`, so a bad VIGIL_* value is a usage error.
-    p.add_argument("--frame-rate", type=float, default=_env(env, "FRAME_RATE", "1.0"), help="(%(default)s)")
-    p.add_argument("--max-chunk-mib", type=float, default=_env(env, "MAX_CHUNK_MIB", "4"), help="(%(default)s)")
-    p.add_argument("--max-streams", type=int, default=_env(env, "MAX_STREAMS", "32"), help="(%(default)s)")
-    p.add_argument("--cpu-threads", type=int, default=_env(env, "CPU_THREADS", "0"))
-    p.add_argument("--grace", type=float, default=_env(env, "GRACE", "10"), help="shutdown grace, seconds")
-    p.add_argument("--log-level", default=_env(env, "LOG_LEVEL", "INFO"))
-    mod = p.add_argument_group("moderation")
-    mod.add_argument(
-        "--archive-window",
-        type=float,
-        default=_env(env, "ARCHIVE_WINDOW", "86400"),
-        help="seconds of archive searched when a bank item is added; 0 disables (%(default)s)",
-    )
-    mod.add_argument(
-        "--alert-window",
-        type=float,
-        default=_env(env, "ALERT_WINDOW", "60"),
-        help="flood control: at most one alert per (stream, query or item) per this many seconds (%(default)s)",
-    )
-    mod.add_argument(
-        "--query-threshold",
-        type=float,
-        default=_env(env, "QUERY_THRESHOLD", "3.5"),
-        help="calibrated score a standing query needs when it sets none (%(default)s)",
-    )
-    mod.add_argument(
-        "--bank-min-cosine",
-        type=float,
-        default=_env(env, "BANK_MIN_COSINE", "0.75"),
-        help="cosine of copy descriptors at which a frame matches a reference picture (%(default)s)",
-    )
+    for section, rows in groupby(flag_fields(), key=itemgetter(0)):
+        group = p.add_argument_group(section)
+        types = get_type_hints(type(getattr(Settings(), section)))
+        for _, f, flag in rows:
+            raw = env.get(flag.env)
+            if raw is not None:
+                # Text, which argparse converts with `type`: a bad VIGIL_* value is a usage error too.
+                default: Any = raw
+                shown = f"{raw or 'empty'}, from {flag.env}"
+            else:
+                default = user_cache_dir(env) if f.default == USER_CACHE else f.default
+                shown = render_default(default) or "empty"
+            group.add_argument(
+                f"--{flag.name}",
+                dest=f"{section}.{f.name}",
+                type=flag.parse or types[f.name],
+                choices=flag.choices or None,
+                metavar=None if flag.choices else flag.env.removeprefix(ENV_PREFIX),
+                default=default,
+                help=f"{flag.help} (default: {shown})".replace("%", "%%"),
+            )
     return p
 
 
 def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Parse `argv` (default sys.argv) with `env` (default os.environ); exit 2 on a bad value."""
     env = os.environ if env is None else env
     p = parser(env)
     ns = p.parse_args(argv)
-    # argparse checks choices on flags but not on defaults, which come from the environment.
-    if ns.space not in SPACES:
-        p.error(f"VIGIL_SPACE={ns.space!r}: choose one of {', '.join(sorted(SPACES))}")
-    if ns.speech_model not in SPEECH_MODELS:
-        p.error(f"VIGIL_SPEECH_MODEL={ns.speech_model!r}: choose one of {', '.join(sorted(SPEECH_MODELS))}")
-    if ns.max_streams < 1 or ns.cpu_threads < 0 or ns.grace < 0:
-        p.error("--max-streams must be >= 1, --cpu-threads and --grace >= 0")
-    if not 0 < ns.frame_rate <= 30:
-        p.error("--frame-rate must be in (0, 30]")
-    if ns.max_chunk_mib <= 0 or ns.max_chunk_mib > 64:
-        p.error("--max-chunk-mib must be in (0, 64]")
-    if ns.archive_window < 0 or ns.alert_window < 0:
-        p.error("--archive-window and --alert-window must be >= 0")
-    if not 0 < ns.query_threshold <= 50 or not 0 < ns.bank_min_cosine <= 1:
-        p.error("--query-threshold must be in (0, 50] and --bank-min-cosine in (0, 1]")
-    return Settings(
-        listen=ns.listen,
-        data_dir=ns.data_dir,
-        milvus_uri=ns.milvus_uri,
-        milvus_token=ns.milvus_token,
-        space=ns.space,
-        clip_model=ns.clip_model,
-        clap_model=ns.clap_model,
-        speech_model=ns.speech_model,
-        device=ns.device,
-        model_cache=ns.model_cache,
-        default_frame_rate=ns.frame_rate,
-        max_chunk_bytes=int(ns.max_chunk_mib * MiB),
-        max_streams=ns.max_streams,
-        cpu_threads=ns.cpu_threads,
-        grace_s=ns.grace,
-        log_level=ns.log_level.upper(),
-        archive_window_s=ns.archive_window,
-        alert_window_s=ns.alert_window,
-        query_threshold=ns.query_threshold,
-        bank_min_cosine=ns.bank_min_cosine,
-    )
+    changes: dict[str, dict[str, Any]] = {}
+    for section, f, flag in flag_fields():
+        value = getattr(ns, f"{section}.{f.name}")
+        # argparse checks choices on flags but not on defaults, which come from the environment.
+        if flag.choices and value not in flag.choices:
+            p.error(f"{flag.env}={value!r}: choose one of {', '.join(flag.choices)}")
+        if flag.bounds is not None and value not in flag.bounds:
+            p.error(f"--{flag.name} must be {flag.bounds}")
+        changes.setdefault(section, {})[f.name] = value
+    defaults = Settings()
+    return replace(defaults, **{name: replace(getattr(defaults, name), **kw) for name, kw in changes.items()})
