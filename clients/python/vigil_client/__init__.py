@@ -8,6 +8,7 @@ from vigil_client.client import (
     VigilClient,
     VigilError,
 )
+from vigil_client.errors import ErrorDetails, error_details
 from vigil_client.media import FORMAT_BY_EXTENSION, MODALITIES, MediaBytes, media_kind, read_chunks
 from vigil_client.moderation import (
     AddedBankItem,
@@ -26,6 +27,7 @@ __all__ = [
     "AlertInfo",
     "AlertWatch",
     "BankItemInfo",
+    "ErrorDetails",
     "Example",
     "ImportedHashes",
     "MediaBytes",
@@ -34,6 +36,7 @@ __all__ = [
     "StandingQueryInfo",
     "VigilClient",
     "VigilError",
+    "error_details",
     "media_kind",
     "read_chunks",
 ]
