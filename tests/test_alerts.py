@@ -10,22 +10,30 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scripts.sample_media import skimage_photo
 from vigil_models.hashing import AudioFingerprint, PdqHash
 from vigil_server.alerts import AlertHub
 from vigil_server.calibrate import Calibrator
+from vigil_server.clips import squash
+from vigil_server.clock import AudioWindow
+from vigil_server.decode import DecodeSettings
+from vigil_server.moderation import ItemMediaLoader, ItemRecord, Moderation, Rules, RulesDb, StoredItem, StoredQuery
+from vigil_server.moderation.rules import reference_alert
+from vigil_server.moderation.signals import ChromaprintSignal, CopyDescriptorSignal, PdqSignal
+from vigil_server.settings import ModerationSettings
 from vigil_server.types import (
     Alert,
     AlertKind,
     BankItem,
     MatchMethod,
     Modality,
+    QueryItem,
     ReferenceKind,
     Segment,
+    SignalAmount,
     StandingQuery,
     WatchFilter,
 )
-from vigil_server.watchlist import Thresholds, Watchlist
-from vigil_server.watchlist_db import ArchivedAudio, ArchivedFrame, StoredItem, StoredQuery, WatchlistDb
 
 DIM = 4
 
@@ -115,8 +123,21 @@ def segment(modality: Modality = Modality.SPEECH, stream: str = "s") -> Segment:
     return Segment("seg", stream, modality, 1.0, 2.0, text="words")
 
 
+def rules_with(*signals: object) -> Rules:
+    return Rules(Calibrator(np.eye(DIM, dtype=np.float32), None).calibration, signals, DIM)  # type: ignore[arg-type]
+
+
+async def no_descriptors(frames: list[np.ndarray]) -> np.ndarray:
+    raise AssertionError("not used")
+
+
+def signals(min_cosine: float = 0.75) -> tuple[PdqSignal, CopyDescriptorSignal, ChromaprintSignal]:
+    copies = CopyDescriptorSignal(no_descriptors, lambda *_: [], DIM, min_cosine)
+    return PdqSignal(31, 50), copies, ChromaprintSignal(0.5)
+
+
 def test_queries_fire_on_calibrated_score_modality_stream_and_negatives() -> None:
-    watchlist = Watchlist(Calibrator(np.eye(DIM, dtype=np.float32), None), DIM, DIM)  # prior: score = cosine / 0.25
+    watchlist = rules_with()  # prior: score = cosine / 0.25
     near = unit(1, 0.1, 0, 0)
     watchlist.load(
         [
@@ -137,12 +158,31 @@ def test_queries_fire_on_calibrated_score_modality_stream_and_negatives() -> Non
 
 
 def picture_item(item_id: str, vector: np.ndarray, hashes: tuple[PdqHash, ...] = ()) -> StoredItem:
-    item = BankItem(item_id, "bank", ReferenceKind.IMAGE, item_id, "ext-" + item_id, len(hashes), 0.0, 0.0)
-    return StoredItem(item, vector[None], hashes, None)
+    amounts = (SignalAmount("pdq", MatchMethod.PDQ, len(hashes)),) if hashes else ()
+    item = BankItem(item_id, "bank", ReferenceKind.IMAGE, item_id, "ext-" + item_id, amounts, 0.0)
+    return StoredItem(item, {"copy_descriptor": vector[None], **({"pdq": hashes} if hashes else {})})
+
+
+class FrameRules:
+    """Rules over the frame signals, matched as moderation matches a stored frame."""
+
+    def __init__(self, min_cosine: float):
+        pdq, copies, _ = signals(min_cosine)
+        self.rules = rules_with(pdq, copies)
+
+    def add_items(self, items: list[StoredItem]) -> None:
+        self.rules.add_items(items)
+
+    def remove_item(self, item_id: str) -> None:
+        self.rules.remove_item(item_id)
+
+    def match_frame(self, frame: Segment, descriptor: np.ndarray, pdq: PdqHash) -> list[Alert]:
+        live = {"copy_descriptor": descriptor, "pdq": pdq}
+        return [reference_alert(s.item, frame, c) for s, c in self.rules.match_items(live, frame)]
 
 
 def test_frames_match_items_by_embedding_or_hash() -> None:
-    watchlist = Watchlist(Calibrator(np.eye(DIM, dtype=np.float32), None), DIM, DIM, Thresholds(bank_cosine=0.95))
+    watchlist = FrameRules(min_cosine=0.95)
     value = PdqHash(bytes(range(32)), 100)
     near_value = PdqHash(bytes([0xFF] * 2) + bytes(range(2, 32)), 100)  # 16 bits away (0/1 -> ff)
     watchlist.add_items(
@@ -162,26 +202,34 @@ def test_frames_match_items_by_embedding_or_hash() -> None:
 
 
 def test_database_round_trip(tmp_path: Path) -> None:
+    pdq, copies, chromaprint = signals()
     path = tmp_path / "w.sqlite3"
-    db = WatchlistDb(path, DIM, DIM)
+    db = RulesDb(path, DIM)
     db.add_query(standing("q", unit(1, 2, 3, 4), [unit(4, 3, 2, 1)], modalities=(Modality.SOUND,)))
     fingerprint = AudioFingerprint(np.arange(40, dtype=np.uint32), 5.0)
-    audio = BankItem("a", "bank", ReferenceKind.AUDIO, "song", "", 0, 5.0, 1.0)
-    picture = picture_item("p", unit(1, 0, 0, 0), (PdqHash(bytes(32), 90),))
-    db.add_items([picture, StoredItem(audio, np.zeros((0, DIM), np.float32), (), fingerprint)])
-    db.archive_frame(ArchivedFrame("seg", "default", "s", 0.0, 1.0, PdqHash(bytes(32))))
-    db.archive_audio(ArchivedAudio("default", "s", 0.0, 20.0, fingerprint))
+    audio = BankItem("a", "bank", ReferenceKind.AUDIO, "song", "", (), 1.0)
+    picture = BankItem("p", "bank", ReferenceKind.IMAGE, "p", "", (), 0.0)
+    hashes = (PdqHash(bytes(32), 90),)
+    db.add_items([
+        ItemRecord(picture, {"copy_descriptor": (copies.encode(unit(1, 0, 0, 0)[None]), 1.0),
+                             "pdq": (pdq.encode(hashes), 1.0)}),
+        ItemRecord(audio, {"chromaprint": (chromaprint.encode(fingerprint), 5.0)}),
+    ])  # fmt: skip
+    frame = Segment("seg", "s", Modality.FRAME, 0.0, 1.0)
+    db.keep("pdq", frame, pdq.encode_live(PdqHash(bytes(32))))
+    db.keep("chromaprint", Segment("", "s", Modality.SOUND, 0.0, 20.0), chromaprint.encode_live(fingerprint))
     db.close()
 
-    db = WatchlistDb(path, DIM, DIM)
+    db = RulesDb(path, DIM)
     (query,) = db.queries()
     assert query.query.modalities == (Modality.SOUND,) and np.allclose(query.vector, unit(1, 2, 3, 4))
     assert np.allclose(query.negatives, [unit(4, 3, 2, 1)])
-    items = {s.item.item_id: s for s in db.items()}
-    assert items["p"].hashes == (PdqHash(bytes(32), 90),) and items["p"].item.pdq_hashes == 1
-    assert items["a"].fingerprint is not None and np.array_equal(items["a"].fingerprint.items, fingerprint.items)
-    assert [f.segment_id for f in db.archived_frames("default", 0.0)] == ["seg"]
-    assert len(db.archived_audio("default", 0.0)) == 1 and db.archived_audio("other", 0.0) == []
+    items = {r.item.item_id: r for r in db.items()}
+    assert pdq.decode(items["p"].values["pdq"][0]) == (PdqHash(bytes(32), 90),) and items["p"].values["pdq"][1] == 1
+    restored = chromaprint.decode(items["a"].values["chromaprint"][0])
+    assert np.array_equal(restored.items, fingerprint.items) and restored.duration == 5.0
+    assert [s.segment_id for s, _ in db.since("pdq", "default", 0.0)] == ["seg"]
+    assert len(db.since("chromaprint", "default", 0.0)) == 1 and db.since("chromaprint", "other", 0.0) == []
     assert db.remove_item("p", "default") and not db.remove_item("p", "default")
     assert db.remove_query("q", "default") and db.queries() == []
     assert db.prune_archive(before=1e12) == 2
@@ -189,17 +237,21 @@ def test_database_round_trip(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("window", [0.0, 3600.0])
 def test_the_archive_is_kept_only_with_a_window(tmp_path: Path, window: float) -> None:
-    from typing import cast
+    async def no_queries(item: QueryItem, tenant: str) -> np.ndarray:
+        raise AssertionError("not used")
 
-    from vigil_server.moderation import Moderation, ModerationSettings
-    from vigil_server.pipeline import Pipeline
+    async def run() -> int:
+        db = RulesDb(tmp_path / "w.sqlite3", DIM)
+        settings = ModerationSettings(archive_window_s=window)
+        media = ItemMediaLoader(DecodeSettings(), list)  # only used to add items
+        moderation = Moderation(db, signals(), rules_with().calibration, no_queries, media, settings)
+        photo = squash(skimage_photo("chelsea"), 224)  # detailed enough for PDQ
+        frame = Segment("seg", "s", Modality.FRAME, 0.0, 1.0)
+        assert await moderation.check_frame(frame, unit(1, 0, 0, 0), unit(0, 1, 0, 0), photo, 1.0) == []
+        noise = np.random.default_rng(0).normal(0, 0.1, 16_000 * 20).astype(np.float32)
+        assert await moderation.audio_scanner("default", "s", 0.0).scan(AudioWindow(0, noise)) == []
+        kept = len(db.since("pdq", "default", 0.0)) + len(db.since("chromaprint", "default", 0.0))
+        moderation.close()
+        return kept
 
-    db = WatchlistDb(tmp_path / "w.sqlite3", DIM, DIM)
-    watchlist = Watchlist(Calibrator(np.eye(DIM, dtype=np.float32), None), DIM, DIM)
-    # The pipeline is only used to embed and decode new items; archiving needs none of it.
-    moderation = Moderation(cast(Pipeline, None), db, watchlist, ModerationSettings(archive_window_s=window))
-    moderation.archive(ArchivedFrame("seg", "default", "s", 0.0, 1.0, PdqHash(bytes(32))))
-    moderation.archive(ArchivedAudio("default", "s", 0.0, 20.0, AudioFingerprint(np.arange(8, dtype=np.uint32), 1.0)))
-    kept = len(db.archived_frames("default", 0.0)) + len(db.archived_audio("default", 0.0))
-    assert kept == (2 if window else 0)
-    moderation.close()
+    assert asyncio.run(run()) == (2 if window else 0)

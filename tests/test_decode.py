@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from scripts import sample_media  # not `import pattern_video`: pytest would collect it
-from vigil_server.decode import AUDIO_RATE, DecodeSettings, MediaDecoder, _Mp4Sniffer
+from vigil_models import SAMPLE_RATE
+from vigil_server.decode import DecodeSettings, MediaDecoder, _Mp4Sniffer
 from vigil_server.errors import InvalidMedia, InvalidRequest
 
 DURATION = 4.0  # seconds of every sample file
@@ -111,7 +112,7 @@ async def _decode(decoder: MediaDecoder, chunks: Sequence[bytes]) -> Decoded:
         for task in readers:
             task.cancel()
         await decoder.close()
-    return Decoded(frames, samples / AUDIO_RATE, decoder.spooled)
+    return Decoded(frames, samples / SAMPLE_RATE, decoder.spooled)
 
 
 def decode(fmt: str, data: bytes, pcm: tuple[int, int] = (0, 0), tmp: Path | None = None) -> Decoded:

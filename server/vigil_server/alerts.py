@@ -46,8 +46,6 @@ class AlertHub:
         self._subscribers: dict[int, tuple[WatchFilter, Callable[[Alert], None]]] = {}
         self._ids = itertools.count()
         self._pairs: dict[PairKey, _Pair] = {}
-        self.sent = 0
-        self.held = 0
 
     def subscribe(self, watch: WatchFilter, deliver: Callable[[Alert], None]) -> Callable[[], None]:
         """Call `deliver` for every alert that passes `watch`; returns the function that unsubscribes."""
@@ -71,7 +69,6 @@ class AlertHub:
         if pair is not None and now < pair.window_ends:
             pair.held += 1
             pair.latest = alert
-            self.held += 1
             if pair.timer is None:
                 pair.timer = asyncio.get_running_loop().call_at(_loop_time(pair.window_ends), self._window_ended, key)
             return False
@@ -89,7 +86,6 @@ class AlertHub:
         self._send(latest)
 
     def _send(self, alert: Alert) -> None:
-        self.sent += 1
         for watch, deliver in list(self._subscribers.values()):
             if watch.passes(alert):
                 try:

@@ -1,4 +1,10 @@
-"""vigil-server: start the gRPC server, load the models, serve until SIGINT/SIGTERM."""
+"""vigil-server: build the parts once, serve gRPC, stop cleanly on SIGINT/SIGTERM.
+
+This is the one place the parts meet. `assemble` wires a model set (real, or fakes in tests)
+to the store, the segment index, moderation and alert delivery, and returns the VigilService
+the servicer talks to. `GrpcServer` listens and answers health checks at once, and serves the
+Vigil API from the moment a service is handed to it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import grpc
 import numpy as np
@@ -14,16 +21,31 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from vigil.v1 import vigil_pb2, vigil_pb2_grpc
+from vigil_models import ModelSet
+from vigil_server.admission import Admission
+from vigil_server.alerts import AlertHub
 from vigil_server.calibrate import PROBE_TEXTS, Calibrator
 from vigil_server.decode import DecodeSettings
-from vigil_server.moderation import ModerationSettings
-from vigil_server.pipeline import Pipeline, PipelineSettings
+from vigil_server.index import SegmentIndex
+from vigil_server.ingest import IngestParts
+from vigil_server.logs import configure_logging
+from vigil_server.moderation import (
+    ItemMediaLoader,
+    Moderation,
+    RulesDb,
+    Signal,
+    SignalContext,
+    build_signals,
+    migrate_v1,
+)
+from vigil_server.moderation.signals import PdqSignal
+from vigil_server.query import QueryEmbedder
+from vigil_server.service import VigilService
 from vigil_server.servicer import ServerState, VigilServicer
-from vigil_server.settings import Settings, load_settings
+from vigil_server.settings import ServerSettings, Settings, load_settings
 from vigil_server.store import SegmentStore, StoreSettings, lite_uri
 from vigil_server.types import Modality
-from vigil_server.watchlist import Thresholds
-from vigil_server.watchlist_db import WatchlistDb
+from vigil_server.workers import ModelWorkers
 
 log = logging.getLogger("vigil_server")
 
@@ -36,53 +58,59 @@ MAX_QUERY_MESSAGE = (16 << 20) + MESSAGE_OVERHEAD
 REBUILD_SAMPLE = 2000
 
 
-def build_pipeline(settings: Settings) -> Pipeline:
-    """Load models and open the store (blocking: run it in a thread)."""
+def load_model_set(settings: Settings) -> ModelSet:
+    """Load the configured models (blocking: run it in a thread)."""
     import torch  # imported here so `vigil-server --help` stays fast
 
     from vigil_models import load_models, pick_device
 
-    device = pick_device(settings.device)
-    if device.type == "cpu" and settings.cpu_threads:
-        torch.set_num_threads(settings.cpu_threads)
-    log.info("loading models on %s: space=%s speech=%s", device, settings.space, settings.speech_model)
-    models = load_models(
-        settings.space,
-        settings.speech_model,
-        device,
-        settings.model_cache,
-        settings.cpu_threads,
-        clip_model=settings.clip_model,
-        clap_model=settings.clap_model,
-    )
-    uri = settings.milvus_uri or lite_uri(settings.data_dir)
-    store = SegmentStore(
-        StoreSettings(uri=uri, token=settings.milvus_token),
-        models.space.name,
-        models.space.dim,
-        descriptor_dim=models.image.descriptor_dim,
-    )
+    m = settings.models
+    device = pick_device(m.device)
+    if device.type == "cpu" and m.cpu_threads:
+        torch.set_num_threads(m.cpu_threads)
+    log.info("loading models on %s: space=%s speech=%s", device, m.space, m.speech_model)
+    return load_models(m.space, m.speech_model, device, m.model_cache, m.cpu_threads,
+                       clip_model=m.clip_model, clap_model=m.clap_model)  # fmt: skip
+
+
+def assemble(settings: Settings, models: ModelSet, extra_signals: Sequence[Signal[Any, Any]] = ()) -> VigilService:
+    """Open the store and build every part around the models (blocking: run it in a thread).
+
+    `extra_signals` join the registered moderation signals (signals.SIGNAL_TYPES), after them.
+    """
+    data_dir = settings.storage.data_dir
+    uri = settings.storage.milvus_uri or lite_uri(data_dir)
+    store = SegmentStore(StoreSettings(uri=uri, token=settings.storage.milvus_token), models.space.name,
+                         models.text.dim, descriptor_dim=models.image.descriptor_dim)  # fmt: skip
     stored = store.count()
     log.info("store %s, collection %s, %d segments", uri, store.collection, stored)
-    calibrator = load_calibrator(models.text.embed(list(PROBE_TEXTS)), settings, store, stored)
-    spool = settings.data_dir / "spool"
+    calibrator = load_calibrator(models.text.embed(list(PROBE_TEXTS)), data_dir, store, stored)
+    index = SegmentIndex(store, calibrator, settings.workers.store)
+    workers = ModelWorkers(models, settings.workers)
+    spool = data_dir / "spool"
     spool.mkdir(parents=True, exist_ok=True)
-    pipeline_settings = PipelineSettings(
-        decode=DecodeSettings(spool_dir=spool),
-        max_streams=settings.max_streams,
-        moderation=ModerationSettings(settings.archive_window_s, settings.alert_window_s),
-        thresholds=Thresholds(query_score=settings.query_threshold, bank_cosine=settings.bank_min_cosine),
-    )
-    watchlist_db = WatchlistDb(
-        settings.data_dir / f"watchlist-{store.collection}.sqlite3", store.dim, store.descriptor_dim
-    )
-    return Pipeline(models, store, calibrator, pipeline_settings, watchlist_db)
+    decode = DecodeSettings(spool_dir=spool)
+    query = QueryEmbedder(workers, index, decode)
+
+    async def describe_frames(frames: list[np.ndarray]) -> np.ndarray:
+        return np.stack([d for _, d in await workers.embed_frames(frames, wait=False)])
+
+    context = SignalContext(settings.moderation, describe_frames, index.search_copies, index.descriptor_dim)
+    signals = [*build_signals(context), *extra_signals]
+    db = RulesDb(data_dir / f"watchlist-{store.collection}.sqlite3", index.dim)
+    migrate_v1(db, {s.name: s for s in signals})
+    pdq = next((s for s in signals if isinstance(s, PdqSignal)), None)
+    media = ItemMediaLoader(decode, pdq.distinct_frames if pdq is not None else list)  # a video's distinct frames
+    moderation = Moderation(db, signals, index.calibration, query.embed, media, settings.moderation)
+    alerts = AlertHub(settings.moderation.alert_window_s)
+    parts = IngestParts(workers, index, moderation, alerts, decode)
+    return VigilService(parts, query, Admission(settings.server.max_streams))
 
 
-def load_calibrator(probes: np.ndarray, settings: Settings, store: SegmentStore, stored: int) -> Calibrator:
+def load_calibrator(probes: np.ndarray, data_dir: Any, store: SegmentStore, stored: int) -> Calibrator:
     """Calibration statistics from the data dir; rebuilt from a sample of the store when missing."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.data_dir / f"calibration-{store.collection}.json"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / f"calibration-{store.collection}.json"
     calibrator = Calibrator(probes, path)
     if stored and not path.exists():
         log.info("no calibration file: rebuilding it from up to %d stored segments per modality", REBUILD_SAMPLE)
@@ -96,37 +124,62 @@ def load_calibrator(probes: np.ndarray, settings: Settings, store: SegmentStore,
     return calibrator
 
 
+class GrpcServer:
+    """The listener: health and reflection from the start, the Vigil API once `serve` gets a service."""
+
+    def __init__(self, settings: Settings):
+        server_settings: ServerSettings = settings.server
+        options = [
+            ("grpc.max_receive_message_length",
+             max(server_settings.max_chunk_bytes + MESSAGE_OVERHEAD, MAX_QUERY_MESSAGE)),
+            ("grpc.max_send_message_length", 16 << 20),
+            ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
+            # Ping idle connections (a Watch call may be quiet for hours) so vanished clients are noticed.
+            ("grpc.keepalive_time_ms", 60_000),
+            ("grpc.keepalive_timeout_ms", 20_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.max_pings_without_data", 0),
+        ]  # fmt: skip
+        self.settings = settings
+        self.server = grpc.aio.server(options=options)
+        self.state = ServerState(None, settings.ingest.frame_rate, server_settings.max_chunk_bytes)
+        vigil_pb2_grpc.add_VigilServicer_to_server(VigilServicer(self.state), self.server)
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+        reflection.enable_server_reflection([SERVICE_NAME, health_name, reflection.SERVICE_NAME], self.server)
+
+    async def start(self) -> int:
+        """Listen (NOT_SERVING until `serve`); returns the port, or 0 when the address cannot be used."""
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        listen = self.settings.server.listen
+        try:
+            port: int = self.server.add_insecure_port(listen)
+        except RuntimeError as exc:
+            log.error("cannot listen on %s: %s", listen, exc)
+            return 0
+        if port:
+            await self.server.start()
+        return port
+
+    async def serve(self, service: VigilService) -> None:
+        self.state.service = service
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self, grace_s: float) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace_s)
+
+
 async def serve(settings: Settings) -> int:
-    options = [
-        ("grpc.max_receive_message_length", max(settings.max_chunk_bytes + MESSAGE_OVERHEAD, MAX_QUERY_MESSAGE)),
-        ("grpc.max_send_message_length", 16 << 20),
-        ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
-        # Ping idle connections (a Watch call may be quiet for hours) so vanished clients are noticed.
-        ("grpc.keepalive_time_ms", 60_000),
-        ("grpc.keepalive_timeout_ms", 20_000),
-        ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.max_pings_without_data", 0),
-    ]
-    server = grpc.aio.server(options=options)
-    state = ServerState(None, settings.default_frame_rate, settings.max_chunk_bytes)
-    vigil_pb2_grpc.add_VigilServicer_to_server(VigilServicer(state), server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        [SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
-    )
-    for name in ("", SERVICE_NAME):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-    try:
-        port = server.add_insecure_port(settings.listen)
-    except RuntimeError as exc:
-        port = 0
-        log.error("cannot listen on %s: %s", settings.listen, exc)
+    server = GrpcServer(settings)
+    port = await server.start()
     if port == 0:
-        log.error("cannot listen on %s (in use, or not an address of this host)", settings.listen)
+        log.error("cannot listen on %s (in use, or not an address of this host)", settings.server.listen)
         return 2
-    await server.start()
-    host = settings.listen.rsplit(":", 1)[0]
+    host = settings.server.listen.rsplit(":", 1)[0]
     print(f"vigil-server listening on {host}:{port}", flush=True)
 
     stop = asyncio.Event()
@@ -134,34 +187,26 @@ async def serve(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        pipeline = await asyncio.to_thread(build_pipeline, settings)
+        models = await asyncio.to_thread(load_model_set, settings)
+        service = await asyncio.to_thread(assemble, settings, models)
     except Exception as exc:  # noqa: BLE001 - any start-up failure ends the process with a clear line
         log.error("start-up failed: %s: %s", type(exc).__name__, exc)
         await server.stop(0)
         return 1
-    pipeline.start()
-    state.pipeline = pipeline
-    for name in ("", SERVICE_NAME):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    service.start()
+    await server.serve(service)
     log.info("serving")
     await stop.wait()
-    log.info("shutting down (grace %.0f s)", settings.grace_s)
-    await health_servicer.enter_graceful_shutdown()
-    await server.stop(settings.grace_s)
-    await asyncio.to_thread(pipeline.stop)
+    grace = settings.server.grace_s
+    log.info("shutting down (grace %.0f s)", grace)
+    await server.stop(grace)
+    await asyncio.to_thread(service.stop)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings(argv)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("faiss").setLevel(logging.WARNING)  # Milvus Lite announces its CPU kernels
-    # Milvus Lite's embedded server logs a traceback for an RPC it does not implement; harmless.
-    logging.getLogger("grpc._server").addFilter(lambda record: "AllocTimestamp" not in record.getMessage())
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
+    configure_logging(settings.server.log_level)
     return asyncio.run(serve(settings))
 
 

@@ -28,6 +28,7 @@ from typing import BinaryIO
 import ffmpeg  # ffmpeg-python: builds the command lines
 import numpy as np
 
+from vigil_models import SAMPLE_RATE
 from vigil_server.errors import InvalidMedia, InvalidRequest
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,6 @@ RAW_PCM_FORMATS = {"s16le", "f32le"}
 FORMATS = frozenset(CONTAINER_FORMATS) | RAW_PCM_FORMATS
 SNIFFED_FORMATS = {"mp4", "mov"}
 
-AUDIO_RATE = 16_000
 AUDIO_BLOCK_SECONDS = 0.5
 FRAME_SIZE = 224  # frames are scaled (not cropped) to FRAME_SIZE x FRAME_SIZE RGB
 PROBE_SIZE = 1 << 20  # bytes ffprobe/ffmpeg may read to find the streams
@@ -125,7 +125,7 @@ def ffmpeg_args(
         video = src.video.filter("fps", fps=frame_rate).filter("scale", frame_size, frame_size)
         outputs.append(video.output("pipe:1", format="rawvideo", pix_fmt="rgb24"))
     if streams.has_audio:
-        outputs.append(src.audio.output(f"pipe:{audio_fd}", format="f32le", ac=1, ar=AUDIO_RATE))
+        outputs.append(src.audio.output(f"pipe:{audio_fd}", format="f32le", ac=1, ar=SAMPLE_RATE))
     return list(ffmpeg.merge_outputs(*outputs).global_args("-hide_banner", "-loglevel", "error", "-nostats").get_args())
 
 
@@ -362,7 +362,7 @@ class MediaDecoder:
         await self._started.wait()
         self._raise_failure()
         assert self._audio_reader is not None and self._streams is not None
-        block = int(AUDIO_RATE * AUDIO_BLOCK_SECONDS) * 4
+        block = int(SAMPLE_RATE * AUDIO_BLOCK_SECONDS) * 4
         carry = b""
         while True:
             data = await self._audio_reader.read(block)
@@ -383,7 +383,7 @@ class MediaDecoder:
 
     @property
     def media_seconds(self) -> float:
-        return max(self.frames_decoded / self.frame_rate, self.audio_samples / AUDIO_RATE)
+        return max(self.frames_decoded / self.frame_rate, self.audio_samples / SAMPLE_RATE)
 
     async def wait(self) -> None:
         """Wait for ffmpeg to exit; raise InvalidMedia if it failed or decoded nothing."""

@@ -1,13 +1,14 @@
-"""One Ingest call: chunks in, decoded, segmented, encoded, stored; events out.
+"""One Ingest call: chunks in, decoded, segmented, encoded, stored, checked; events out.
 
 Three tasks run per stream: the feeder (chunks -> decoder, acks), frames (decoder -> image
-worker -> store) and audio (decoder -> speech segmenter -> text worker -> store). Their events
+worker -> segment index -> moderation) and audio (decoder -> the stream's AudioClock, whose
+windows go to speech segmenting, sound tagging and moderation's fingerprint scan). Their events
 meet in one queue that the call's response stream drains. A segment's event is sent only after
-the store accepted it, so whatever a client saw acknowledged is searchable. If any task fails,
+the index accepted it, so whatever a client saw acknowledged is searchable. If any task fails,
 the others are cancelled, ffmpeg is killed and the error ends the call; what was stored stays.
 
-Each stored segment is then checked by the moderation stage, and the stream's audio is
-fingerprinted as it arrives; alerts about this stream join the same event queue.
+Alerts raised by moderation go to alert delivery (AlertHub), which applies flood control and
+hands them back to this call (the producer sees its stream's alerts) and to Watch calls.
 """
 
 from __future__ import annotations
@@ -16,13 +17,18 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 
-from vigil_server.decode import AUDIO_RATE, MediaDecoder
+from vigil_models import SAMPLE_RATE
+from vigil_server.alerts import AlertHub
+from vigil_server.clock import AudioClock, AudioWindow, stream_time
+from vigil_server.decode import DecodeSettings, MediaDecoder
 from vigil_server.errors import InvalidRequest
-from vigil_server.segment import SpeechSegmenter, SpeechSpan
+from vigil_server.index import SegmentIndex
+from vigil_server.moderation import AUDIO_HOP_S, AUDIO_WINDOW_S, Moderation
+from vigil_server.speech import DETECT_EVERY_S, SpeechSegmenter, SpeechSpan
 from vigil_server.types import (
     Alert,
     Chunk,
@@ -35,23 +41,32 @@ from vigil_server.types import (
     StreamConfig,
     WatchFilter,
 )
-
-if TYPE_CHECKING:
-    from vigil_server.pipeline import Pipeline
+from vigil_server.workers import ModelWorkers
 
 _DONE = object()
 # Frames of one stream being encoded and stored at once.
 FRAMES_IN_FLIGHT = 8
-# Audio is tagged for non-speech sound in blocks of this many seconds.
-SOUND_BLOCK_S = 5.0
+# Audio is tagged for non-speech sound in consecutive windows this long.
+SOUND_WINDOW_S = 5.0
+
+
+@dataclass(frozen=True)
+class IngestParts:
+    """What an Ingest call uses, shared by every stream."""
+
+    workers: ModelWorkers
+    index: SegmentIndex
+    moderation: Moderation
+    alerts: AlertHub
+    decode: DecodeSettings
 
 
 class IngestSession:
-    def __init__(self, pipeline: Pipeline, config: StreamConfig):
-        self.pipeline = pipeline
+    def __init__(self, parts: IngestParts, config: StreamConfig):
+        self.parts = parts
         self.config = config
         self.decoder = MediaDecoder(
-            config.format, config.frame_rate, pipeline.settings.decode, (config.sample_rate, config.channels)
+            config.format, config.frame_rate, parts.decode, (config.sample_rate, config.channels)
         )
         self.events: asyncio.Queue[IngestEvent | object] = asyncio.Queue()
         self.chunks = 0
@@ -68,14 +83,14 @@ class IngestSession:
             asyncio.create_task(self._frames(), name="frames"),
             asyncio.create_task(self._audio(), name="audio"),
         ]
-        watcher = asyncio.create_task(self._watch(tasks))
+        supervisor = asyncio.create_task(self._supervise(tasks))
         # The producer sees its stream's alerts among its events.
         own_alerts = WatchFilter(stream_ids=(self.config.stream_id,), tenant=self.config.tenant)
-        unsubscribe = self.pipeline.moderation.hub.subscribe(own_alerts, self._alert)
+        unsubscribe = self.parts.alerts.subscribe(own_alerts, self._alert)
         try:
             while (event := await self.events.get()) is not _DONE:
                 yield event  # type: ignore[misc]
-            await watcher  # raises the first task failure, if any
+            await supervisor  # raises the first task failure, if any
             await self.decoder.wait()
             yield IngestSummary(
                 stream_id=self.config.stream_id,
@@ -91,16 +106,20 @@ class IngestSession:
             )
         finally:
             unsubscribe()
-            for task in [*tasks, watcher]:
+            for task in [*tasks, supervisor]:
                 task.cancel()
-            await asyncio.gather(*tasks, watcher, return_exceptions=True)
+            await asyncio.gather(*tasks, supervisor, return_exceptions=True)
             await self.decoder.close()
 
     def _alert(self, alert: Alert) -> None:
         self.alerts += 1
         self.events.put_nowait(alert)
 
-    async def _watch(self, tasks: list[asyncio.Task[None]]) -> None:
+    def _publish(self, alerts: list[Alert]) -> None:
+        for alert in alerts:
+            self.parts.alerts.publish(alert)
+
+    async def _supervise(self, tasks: list[asyncio.Task[None]]) -> None:
         """Wait for all tasks; on the first failure cancel the rest. Ends the event queue either way."""
         try:
             for next_done in asyncio.as_completed(tasks):
@@ -117,7 +136,8 @@ class IngestSession:
             if chunk.sequence != self.chunks:
                 raise InvalidRequest(
                     f"chunk sequence {chunk.sequence} where {self.chunks} was expected: chunks must be numbered "
-                    "0, 1, 2, ... without gaps or repeats"
+                    "0, 1, 2, ... without gaps or repeats",
+                    field="chunk.sequence",
                 )
             self.chunks += 1
             self.bytes += len(chunk.data)
@@ -133,8 +153,8 @@ class IngestSession:
             segment_id=uuid.uuid4().hex,
             stream_id=self.config.stream_id,
             modality=modality,
-            start=round(start + offset, 3),
-            end=round(end + offset, 3),
+            start=stream_time(start, offset),
+            end=stream_time(end, offset),
             text=text,
             language=language,
             translation=translation,
@@ -142,7 +162,7 @@ class IngestSession:
         )
 
     async def _store(self, segment: Segment, vector: np.ndarray, descriptor: np.ndarray | None = None) -> None:
-        await self.pipeline.inserter.submit((segment, vector, descriptor))
+        await self.parts.index.insert(segment, vector, descriptor)
         self.events.put_nowait(SegmentStored(segment))
 
     async def _frames(self) -> None:
@@ -164,49 +184,53 @@ class IngestSession:
 
     async def _index_frame(self, index: int, frame: np.ndarray) -> None:
         step = 1.0 / self.config.frame_rate
-        vector, descriptor = await self.pipeline.image.submit(frame)
+        vector, descriptor = await self.parts.workers.embed_frame(frame)
         segment = self._segment(Modality.FRAME, index * step, (index + 1) * step)
         await self._store(segment, vector, descriptor)
         self.frames_indexed += 1
-        await self.pipeline.moderation.frame_stored(segment, vector, descriptor, frame, self.decoder.aspect)
+        self._publish(await self.parts.moderation.check_frame(segment, vector, descriptor, frame, self.decoder.aspect))
 
     async def _audio(self) -> None:
-        """Speech segments (VAD + Whisper) and, in blocks of SOUND_BLOCK_S, non-speech sound segments."""
-        segmenter = SpeechSegmenter(self.pipeline.detector, self.pipeline.transcriber, self.config.language)
-        fingerprints = self.pipeline.moderation.audio_watch(self.config)
-        pending: list[np.ndarray] = []  # audio not yet tagged for sound
-        pending_samples = 0
-        tagged_samples = 0  # audio already tagged, from the start of the stream
-        async for block in self.decoder.audio():
-            for span in await segmenter.push(block):
+        """The stream's audio through one clock: speech, sound tagging and the fingerprint scan read its windows."""
+        workers = self.parts.workers
+        segmenter = SpeechSegmenter(workers.detect_speech, workers.transcribe, self.config.language)
+        scanner = self.parts.moderation.audio_scanner(
+            self.config.tenant, self.config.stream_id, self.config.time_offset
+        )
+
+        async def speech(window: AudioWindow) -> None:
+            for span in await segmenter.push(window):
                 await self._store_speech(span)
-            await fingerprints.push(block)
-            pending.append(block)
-            pending_samples += block.size
-            if pending_samples >= SOUND_BLOCK_S * AUDIO_RATE:
-                await self._store_sound(np.concatenate(pending), tagged_samples / AUDIO_RATE)
-                tagged_samples += pending_samples
-                pending, pending_samples = [], 0
+
+        async def scan(window: AudioWindow) -> None:
+            self._publish(await scanner.scan(window))
+
+        clock = AudioClock()
+        clock.subscribe(speech, DETECT_EVERY_S, DETECT_EVERY_S)
+        clock.subscribe(scan, AUDIO_WINDOW_S, AUDIO_HOP_S)
+        clock.subscribe(self._store_sound, SOUND_WINDOW_S, SOUND_WINDOW_S)
+        async for block in self.decoder.audio():
+            await clock.push(block)
+        await clock.flush()
         for span in await segmenter.flush():
             await self._store_speech(span)
-        if pending:
-            await self._store_sound(np.concatenate(pending), tagged_samples / AUDIO_RATE)
-        await fingerprints.flush()
 
     async def _store_speech(self, span: SpeechSpan) -> None:
-        vector = await self.pipeline.text.submit(span.translation or span.text)
+        vector = await self.parts.workers.embed_text(span.translation or span.text)
         segment = self._segment(Modality.SPEECH, span.start, span.end, span.text, span.language, span.translation)
         await self._store(segment, vector)
         self.speech_indexed += 1
-        self.pipeline.moderation.segment_stored(segment, vector)
+        self._publish(self.parts.moderation.check_segment(segment, vector))
 
-    async def _store_sound(self, audio: np.ndarray, offset: float) -> None:
-        for window in await self.pipeline.sound.submit(audio):
-            segment = self._segment(Modality.SOUND, offset + window.start, offset + window.end, f"[{window.caption}]")
-            vector = window.vector
-            if self.pipeline.audio is not None:
-                piece = audio[int(window.start * AUDIO_RATE) : int(window.end * AUDIO_RATE)]
-                vector = await self.pipeline.audio.submit(piece)
+    async def _store_sound(self, window: AudioWindow) -> None:
+        workers = self.parts.workers
+        for tagged in await workers.tag_sound(window.samples):
+            start, end = window.start + tagged.start, window.start + tagged.end
+            segment = self._segment(Modality.SOUND, start, end, f"[{tagged.caption}]")
+            vector = tagged.vector
+            if workers.embeds_sound:
+                piece = window.samples[int(tagged.start * SAMPLE_RATE) : int(tagged.end * SAMPLE_RATE)]
+                vector = (await workers.embed_sound([piece]))[0]
             await self._store(segment, vector)
             self.sound_indexed += 1
-            self.pipeline.moderation.segment_stored(segment, vector)
+            self._publish(self.parts.moderation.check_segment(segment, vector))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class Modality(enum.Enum):
@@ -23,7 +23,6 @@ class StreamConfig:
     channels: int = 0  # raw PCM only
     frame_rate: float = 1.0  # frames sampled per second
     language: str = ""  # ISO 639-1, or "" to let the model decide
-    labels: dict[str, str] = field(default_factory=dict)
     time_offset: float = 0.0  # seconds added to every segment time
     tenant: str = DEFAULT_TENANT
 
@@ -193,16 +192,32 @@ class BankItemSpec:
 
 
 @dataclass(frozen=True)
+class SignalAmount:
+    """How much of a reference item one signal describes: hashes, descriptors, seconds of audio."""
+
+    signal: str  # the signal's name, e.g. "pdq"
+    method: MatchMethod | None
+    amount: float
+
+
+@dataclass(frozen=True)
 class BankItem:
     item_id: str
     bank: str
     kind: ReferenceKind
     label: str
     external_id: str
-    pdq_hashes: int
-    fingerprint_seconds: float
+    signals: tuple[SignalAmount, ...]  # one per signal that describes the item
     created_at: float  # unix seconds
     tenant: str = DEFAULT_TENANT
+
+    @property
+    def pdq_hashes(self) -> int:
+        return int(sum(s.amount for s in self.signals if s.method is MatchMethod.PDQ))
+
+    @property
+    def fingerprint_seconds(self) -> float:
+        return sum(s.amount for s in self.signals if s.method is MatchMethod.FINGERPRINT)
 
 
 @dataclass(frozen=True)
@@ -223,6 +238,16 @@ class WatchFilter:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """What one signal (or a standing query's embedding) found comparing live media with a query or item."""
+
+    signal: str  # "query" for standing queries, else the signal's name ("pdq", "copy_descriptor", ...)
+    method: MatchMethod | None  # how the wire contract reports it; None for signals it has no name for
+    value: float  # the signal's own measure: a cosine, a Hamming distance, a fingerprint score
+    matched: bool  # whether the value passed the signal's threshold
+
+
+@dataclass(frozen=True)
 class Alert:
     alert_id: str
     kind: AlertKind
@@ -235,17 +260,30 @@ class Alert:
     label: str
     bank: str = ""
     external_id: str = ""
-    methods: tuple[MatchMethod, ...] = ()
+    evidence: tuple[Evidence, ...] = ()  # in signal order
     score: float = 0.0  # calibrated score (queries) or cosine of an embedding match (references)
     cosine: float = 0.0
-    hash_distance: int | None = None
-    fingerprint_score: float | None = None
     text: str = ""
     thumbnail_jpeg: bytes = b""
     suppressed: int = 0  # repeats held back by flood control since the previous alert of the pair
     from_archive: bool = False
     raised_at: float = 0.0
     tenant: str = DEFAULT_TENANT
+
+    @property
+    def methods(self) -> tuple[MatchMethod, ...]:
+        """The methods that matched, in signal order."""
+        return tuple(e.method for e in self.evidence if e.matched and e.method is not None)
+
+    @property
+    def hash_distance(self) -> int | None:
+        """PDQ bits that differ, when the frame matched by PDQ."""
+        return next((round(e.value) for e in self.evidence if e.method is MatchMethod.PDQ and e.matched), None)
+
+    @property
+    def fingerprint_score(self) -> float | None:
+        """The Chromaprint score, when the audio matched by fingerprint."""
+        return next((e.value for e in self.evidence if e.method is MatchMethod.FINGERPRINT and e.matched), None)
 
 
 # What an Ingest call streams back.

@@ -75,7 +75,6 @@ def stream_config(msg: vigil_pb2.StreamConfig, default_frame_rate: float) -> Str
         channels=msg.channels,
         frame_rate=frame_rate,
         language=msg.language,
-        labels=dict(msg.labels),
         time_offset=msg.time_offset,
     )
 
@@ -245,6 +244,7 @@ def alert_proto(a: Alert) -> vigil_pb2.Alert:
         suppressed=a.suppressed,
         from_archive=a.from_archive,
         raised_at=a.raised_at,
+        evidence=[vigil_pb2.Evidence(signal=e.signal, value=e.value, matched=e.matched) for e in a.evidence],
     )
     if a.hash_distance is not None:
         msg.hash_distance = a.hash_distance

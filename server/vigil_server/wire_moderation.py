@@ -181,4 +181,5 @@ def bank_item_proto(item: BankItem) -> vigil_pb2.BankItem:
         pdq_hashes=item.pdq_hashes,
         fingerprint_seconds=item.fingerprint_seconds,
         created_at=item.created_at,
+        signals={s.signal: s.amount for s in item.signals},
     )

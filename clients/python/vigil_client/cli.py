@@ -53,7 +53,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 fmt,
                 frame_rate=args.frame_rate,
                 language=args.language,
-                labels=dict(label.split("=", 1) for label in args.label),
                 max_in_flight=args.max_in_flight,
             )
             for event in events:
@@ -154,7 +153,6 @@ def parser() -> argparse.ArgumentParser:
     ingest.add_argument("--format", help="container: mpegts, mp4, webm, matroska, wav, ... (default: from extension)")
     ingest.add_argument("--frame-rate", type=float, default=0.0, help="frames sampled per second (server default 1)")
     ingest.add_argument("--language", default="", help="spoken language, ISO 639-1 (default: detect)")
-    ingest.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="label the stream")
     ingest.add_argument("--chunk-kib", type=int, default=DEFAULT_CHUNK_BYTES >> 10, help="chunk size (%(default)s)")
     ingest.add_argument("--max-in-flight", type=int, default=64, help="unacknowledged chunks allowed (%(default)s)")
     ingest.add_argument(
@@ -187,10 +185,6 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    for label in args.label if args.command == "ingest" else []:
-        if "=" not in label:
-            print(f"vigil: --label takes KEY=VALUE, got {label!r}", file=sys.stderr)
-            return 2
     return int(args.run(args))
 
 

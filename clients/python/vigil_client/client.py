@@ -6,7 +6,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,7 +192,6 @@ class VigilClient:
         *,
         frame_rate: float = 0.0,
         language: str = "",
-        labels: Mapping[str, str] | None = None,
         sample_rate: int = 0,
         channels: int = 0,
         time_offset: float = 0.0,
@@ -207,7 +206,6 @@ class VigilClient:
             format=format,
             frame_rate=frame_rate,
             language=language,
-            labels=dict(labels or {}),
             sample_rate=sample_rate,
             channels=channels,
             time_offset=time_offset,

@@ -52,21 +52,13 @@ MATCH_METHOD_PDQ: MatchMethod
 MATCH_METHOD_FINGERPRINT: MatchMethod
 
 class StreamConfig(_message.Message):
-    __slots__ = ("stream_id", "format", "sample_rate", "channels", "frame_rate", "language", "labels", "time_offset")
-    class LabelsEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    __slots__ = ("stream_id", "format", "sample_rate", "channels", "frame_rate", "language", "time_offset")
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     FRAME_RATE_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
-    LABELS_FIELD_NUMBER: _ClassVar[int]
     TIME_OFFSET_FIELD_NUMBER: _ClassVar[int]
     stream_id: str
     format: str
@@ -74,9 +66,8 @@ class StreamConfig(_message.Message):
     channels: int
     frame_rate: float
     language: str
-    labels: _containers.ScalarMap[str, str]
     time_offset: float
-    def __init__(self, stream_id: _Optional[str] = ..., format: _Optional[str] = ..., sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., frame_rate: _Optional[float] = ..., language: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., time_offset: _Optional[float] = ...) -> None: ...
+    def __init__(self, stream_id: _Optional[str] = ..., format: _Optional[str] = ..., sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., frame_rate: _Optional[float] = ..., language: _Optional[str] = ..., time_offset: _Optional[float] = ...) -> None: ...
 
 class MediaChunk(_message.Message):
     __slots__ = ("sequence", "data")
@@ -315,7 +306,14 @@ class AddBankItemRequest(_message.Message):
     def __init__(self, header: _Optional[_Union[BankItemHeader, _Mapping]] = ..., chunk: _Optional[_Union[MediaChunk, _Mapping]] = ...) -> None: ...
 
 class BankItem(_message.Message):
-    __slots__ = ("item_id", "bank", "kind", "label", "external_id", "pdq_hashes", "fingerprint_seconds", "created_at")
+    __slots__ = ("item_id", "bank", "kind", "label", "external_id", "pdq_hashes", "fingerprint_seconds", "created_at", "signals")
+    class SignalsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     BANK_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -324,6 +322,7 @@ class BankItem(_message.Message):
     PDQ_HASHES_FIELD_NUMBER: _ClassVar[int]
     FINGERPRINT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SIGNALS_FIELD_NUMBER: _ClassVar[int]
     item_id: str
     bank: str
     kind: ReferenceKind
@@ -332,7 +331,8 @@ class BankItem(_message.Message):
     pdq_hashes: int
     fingerprint_seconds: float
     created_at: float
-    def __init__(self, item_id: _Optional[str] = ..., bank: _Optional[str] = ..., kind: _Optional[_Union[ReferenceKind, str]] = ..., label: _Optional[str] = ..., external_id: _Optional[str] = ..., pdq_hashes: _Optional[int] = ..., fingerprint_seconds: _Optional[float] = ..., created_at: _Optional[float] = ...) -> None: ...
+    signals: _containers.ScalarMap[str, float]
+    def __init__(self, item_id: _Optional[str] = ..., bank: _Optional[str] = ..., kind: _Optional[_Union[ReferenceKind, str]] = ..., label: _Optional[str] = ..., external_id: _Optional[str] = ..., pdq_hashes: _Optional[int] = ..., fingerprint_seconds: _Optional[float] = ..., created_at: _Optional[float] = ..., signals: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class AddBankItemResponse(_message.Message):
     __slots__ = ("item", "archive_alerts")
@@ -406,8 +406,18 @@ class WatchRequest(_message.Message):
     query_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, stream_ids: _Optional[_Iterable[str]] = ..., banks: _Optional[_Iterable[str]] = ..., query_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class Evidence(_message.Message):
+    __slots__ = ("signal", "value", "matched")
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    MATCHED_FIELD_NUMBER: _ClassVar[int]
+    signal: str
+    value: float
+    matched: bool
+    def __init__(self, signal: _Optional[str] = ..., value: _Optional[float] = ..., matched: _Optional[bool] = ...) -> None: ...
+
 class Alert(_message.Message):
-    __slots__ = ("alert_id", "kind", "stream_id", "start", "end", "modality", "segment_id", "match_id", "label", "bank", "external_id", "methods", "score", "cosine", "hash_distance", "fingerprint_score", "text", "thumbnail_jpeg", "suppressed", "from_archive", "raised_at")
+    __slots__ = ("alert_id", "kind", "stream_id", "start", "end", "modality", "segment_id", "match_id", "label", "bank", "external_id", "methods", "score", "cosine", "hash_distance", "fingerprint_score", "text", "thumbnail_jpeg", "suppressed", "from_archive", "raised_at", "evidence")
     ALERT_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
@@ -429,6 +439,7 @@ class Alert(_message.Message):
     SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
     FROM_ARCHIVE_FIELD_NUMBER: _ClassVar[int]
     RAISED_AT_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
     alert_id: str
     kind: AlertKind
     stream_id: str
@@ -450,4 +461,5 @@ class Alert(_message.Message):
     suppressed: int
     from_archive: bool
     raised_at: float
-    def __init__(self, alert_id: _Optional[str] = ..., kind: _Optional[_Union[AlertKind, str]] = ..., stream_id: _Optional[str] = ..., start: _Optional[float] = ..., end: _Optional[float] = ..., modality: _Optional[_Union[Modality, str]] = ..., segment_id: _Optional[str] = ..., match_id: _Optional[str] = ..., label: _Optional[str] = ..., bank: _Optional[str] = ..., external_id: _Optional[str] = ..., methods: _Optional[_Iterable[_Union[MatchMethod, str]]] = ..., score: _Optional[float] = ..., cosine: _Optional[float] = ..., hash_distance: _Optional[int] = ..., fingerprint_score: _Optional[float] = ..., text: _Optional[str] = ..., thumbnail_jpeg: _Optional[bytes] = ..., suppressed: _Optional[int] = ..., from_archive: _Optional[bool] = ..., raised_at: _Optional[float] = ...) -> None: ...
+    evidence: _containers.RepeatedCompositeFieldContainer[Evidence]
+    def __init__(self, alert_id: _Optional[str] = ..., kind: _Optional[_Union[AlertKind, str]] = ..., stream_id: _Optional[str] = ..., start: _Optional[float] = ..., end: _Optional[float] = ..., modality: _Optional[_Union[Modality, str]] = ..., segment_id: _Optional[str] = ..., match_id: _Optional[str] = ..., label: _Optional[str] = ..., bank: _Optional[str] = ..., external_id: _Optional[str] = ..., methods: _Optional[_Iterable[_Union[MatchMethod, str]]] = ..., score: _Optional[float] = ..., cosine: _Optional[float] = ..., hash_distance: _Optional[int] = ..., fingerprint_score: _Optional[float] = ..., text: _Optional[str] = ..., thumbnail_jpeg: _Optional[bytes] = ..., suppressed: _Optional[int] = ..., from_archive: _Optional[bool] = ..., raised_at: _Optional[float] = ..., evidence: _Optional[_Iterable[_Union[Evidence, _Mapping]]] = ...) -> None: ...

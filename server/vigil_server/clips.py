@@ -1,0 +1,88 @@
+"""Short media given whole (query examples, reference items): images and clips decoded to arrays.
+
+Clips go through the same decode stage as streams: all their frames (video only, one a second)
+and all their audio, within a length limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import numpy as np
+
+from vigil_models import SAMPLE_RATE
+from vigil_server.decode import DecodeSettings, MediaDecoder
+from vigil_server.errors import InvalidMedia, InvalidRequest
+from vigil_server.types import AudioClip, VideoClip
+
+MAX_CLIP_SECONDS = 60.0
+CLIP_FRAME_RATE = 1.0
+MAX_IMAGE_PIXELS = 50_000_000
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """An encoded image (JPEG, PNG, ...) as uint8 HxWx3 RGB."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise InvalidRequest(f"the query image has {image.width}x{image.height} pixels; the limit is 50 MP")
+            return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InvalidMedia(
+            f"the query image cannot be decoded ({exc}); send JPEG, PNG, WebP, BMP or GIF bytes"
+        ) from exc
+
+
+def squash(image: np.ndarray, size: int) -> np.ndarray:
+    """A picture resized to size x size, as the decoder squashes frames (no crop)."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR))
+
+
+async def decode_clip(
+    clip: AudioClip | VideoClip, settings: DecodeSettings, max_seconds: float = MAX_CLIP_SECONDS
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """All frames (video clips only, 1 per second) and all audio of a short clip."""
+    decoder = MediaDecoder(clip.format, CLIP_FRAME_RATE, settings)
+    frames: list[np.ndarray] = []
+    blocks: list[np.ndarray] = []
+    too_long = f"clips may be at most {max_seconds:g} s long"
+
+    async def read_frames() -> None:
+        async for frame in decoder.frames():
+            if len(frames) >= max_seconds * CLIP_FRAME_RATE:
+                raise InvalidRequest(too_long)
+            if isinstance(clip, VideoClip):
+                frames.append(frame)
+
+    async def read_audio() -> None:
+        samples = 0
+        async for block in decoder.audio():
+            samples += block.size
+            if samples > max_seconds * SAMPLE_RATE:
+                raise InvalidRequest(too_long)
+            blocks.append(block)
+
+    async def feed() -> None:
+        await decoder.feed(clip.data)
+        await decoder.finish()
+
+    # The feeder blocks while ffmpeg's output is unread, so a reader that gives up (clip too
+    # long) must stop the feeder too: wait for the first failure, not in order.
+    tasks = [asyncio.create_task(feed()), asyncio.create_task(read_frames()), asyncio.create_task(read_audio())]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()
+        await decoder.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await decoder.close()
+    audio = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+    return frames, audio

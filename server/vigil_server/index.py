@@ -1,0 +1,84 @@
+"""The segment index: stored segments, their calibrated search, and frames' copy descriptors.
+
+Inserts from every stream go through one store worker, which writes them to Milvus in batches
+and updates the per-modality calibration (calibrate.py) from their vectors. `insert` returns once
+the row is written, so a segment announced to a client is already searchable. Searches run one
+store search per modality, turn each cosine into that modality's calibrated score, and merge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from vigil_server.batching import BatchOptions, BatchWorker
+from vigil_server.calibrate import Calibration, Calibrator
+from vigil_server.store import SegmentStore
+from vigil_server.types import Match, Modality, SearchFilter, Segment
+
+# A segment, its vector in the shared space and, for frames, its copy descriptor.
+StoreRow = tuple[Segment, np.ndarray, np.ndarray | None]
+
+
+class SegmentIndex:
+    def __init__(self, store: SegmentStore, calibrator: Calibrator, options: BatchOptions):
+        self.store = store
+        self.calibrator = calibrator
+        self.dim = store.dim
+        self.descriptor_dim = store.descriptor_dim
+        self._inserter = BatchWorker[StoreRow, None]("store", self._insert, options)
+
+    def start(self) -> None:
+        """Start the store worker; call from the event loop that will insert."""
+        self._inserter.start()
+
+    def stop(self) -> None:
+        """Finish pending inserts, save the calibration, close the store."""
+        self._inserter.stop()
+        self.calibrator.save()
+        self.store.close()
+
+    async def insert(self, segment: Segment, vector: np.ndarray, descriptor: np.ndarray | None = None) -> None:
+        """Store a segment (and a frame's copy descriptor); returns once it is searchable."""
+        await self._inserter.submit((segment, vector, descriptor))
+
+    def _insert(self, batch: Sequence[StoreRow]) -> list[None]:
+        self.store.insert([(segment, vector.tolist()) for segment, vector, _ in batch])
+        descriptors = [(segment, d.tolist()) for segment, _, d in batch if d is not None]
+        if descriptors:
+            self.store.insert_descriptors(descriptors)
+        for modality in Modality:
+            vectors = [vector for segment, vector, _ in batch if segment.modality is modality]
+            if vectors:
+                self.calibrator.observe(modality, np.stack(vectors))
+        return [None] * len(batch)
+
+    def calibration(self, modality: Modality) -> Calibration:
+        return self.calibrator.calibration(modality)
+
+    async def search(self, vector: np.ndarray, search_filter: SearchFilter, top_k: int) -> list[Match]:
+        """The top_k segments nearest to `vector`, every modality on one calibrated scale, best first."""
+        query = vector.tolist()
+
+        def run() -> list[Match]:
+            matches = []
+            for modality in search_filter.modalities or tuple(Modality):
+                calibration = self.calibrator.calibration(modality)
+                one = replace(search_filter, modalities=(modality,))
+                for match in self.store.search(query, one, top_k):
+                    matches.append(replace(match, score=calibration.score(match.cosine)))
+            matches.sort(key=lambda m: m.score, reverse=True)
+            return matches[:top_k]
+
+        return await asyncio.to_thread(run)
+
+    async def get(self, segment_id: str, tenant: str) -> tuple[Segment, np.ndarray] | None:
+        """A stored segment and its vector, or None."""
+        return await asyncio.to_thread(self.store.get, segment_id, tenant)
+
+    def search_copies(self, descriptor: np.ndarray, tenant: str, since_ms: int, top_k: int) -> list[Match]:
+        """Frames stored since `since_ms` (unix ms) by copy-descriptor cosine, nearest first (blocking)."""
+        return self.store.search_descriptors(descriptor.tolist(), tenant, since_ms, top_k)

@@ -1,0 +1,193 @@
+"""Persistence for moderation: standing queries, reference items and their signals, and the archive.
+
+One SQLite file in the data directory per embedding space (vectors from one space mean nothing
+in another), beside the calibration file. It holds:
+
+- standing queries with their query vector and negative vectors;
+- reference items, and each signal's description of each item as that signal encodes it;
+- the archive: what each signal saw of the streams (a frame's PDQ hash, an audio window's
+  fingerprint), kept for the archive window, so an item added later can be matched against what
+  was already streamed.
+
+The database knows signals only by name and stores their bytes as given. Blocking API, safe to
+call from several threads; callers keep it off the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vigil_server.moderation.rules import StoredQuery
+from vigil_server.types import BankItem, Modality, ReferenceKind, Segment, StandingQuery
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS queries (
+    query_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, text TEXT NOT NULL, label TEXT NOT NULL,
+    modalities TEXT NOT NULL, stream_ids TEXT NOT NULL, threshold REAL NOT NULL,
+    example_count INTEGER NOT NULL, negative_count INTEGER NOT NULL, created_at REAL NOT NULL,
+    vector BLOB NOT NULL, negatives BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS items (
+    item_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, bank TEXT NOT NULL, kind TEXT NOT NULL,
+    label TEXT NOT NULL, external_id TEXT NOT NULL, created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS item_signals (
+    item_id TEXT NOT NULL REFERENCES items(item_id) ON DELETE CASCADE,
+    signal TEXT NOT NULL, value BLOB NOT NULL, amount REAL NOT NULL,
+    PRIMARY KEY (item_id, signal)
+);
+CREATE TABLE IF NOT EXISTS archive (
+    signal TEXT NOT NULL, tenant TEXT NOT NULL, stream_id TEXT NOT NULL, segment_id TEXT NOT NULL,
+    modality TEXT NOT NULL, start REAL NOT NULL, "end" REAL NOT NULL, stored_at REAL NOT NULL,
+    value BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS archive_time ON archive(signal, tenant, stored_at);
+"""
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    item: BankItem  # its `signals` amounts are filled in by whoever knows the signals
+    values: dict[str, tuple[bytes, float]]  # signal name -> (encoded description, amount)
+
+
+def _matrix(blob: bytes, dim: int) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.float32).reshape(-1, dim).copy()
+
+
+class RulesDb:
+    def __init__(self, path: Path, dim: int):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.dim = dim  # standing query vectors: the shared space
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- standing queries
+
+    def add_query(self, stored: StoredQuery) -> None:
+        q = stored.query
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO queries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    q.query_id, q.tenant, q.text, q.label, json.dumps([m.value for m in q.modalities]),
+                    json.dumps(list(q.stream_ids)), q.threshold, q.example_count, q.negative_count,
+                    q.created_at, stored.vector.astype(np.float32).tobytes(),
+                    stored.negatives.astype(np.float32).tobytes(),
+                ),
+            )  # fmt: skip
+
+    def remove_query(self, query_id: str, tenant: str) -> bool:
+        with self.transaction() as db:
+            cursor = db.execute("DELETE FROM queries WHERE query_id = ? AND tenant = ?", (query_id, tenant))
+            return cursor.rowcount > 0
+
+    def queries(self) -> list[StoredQuery]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM queries ORDER BY created_at, query_id").fetchall()
+        result = []
+        for row in rows:
+            (query_id, tenant, text, label, modalities, stream_ids, threshold, examples, negatives_n, created,
+             vector, negatives) = row  # fmt: skip
+            query = StandingQuery(
+                query_id=query_id,
+                text=text,
+                label=label,
+                modalities=tuple(Modality(m) for m in json.loads(modalities)),
+                stream_ids=tuple(json.loads(stream_ids)),
+                threshold=threshold,
+                example_count=examples,
+                negative_count=negatives_n,
+                created_at=created,
+                tenant=tenant,
+            )
+            result.append(StoredQuery(query, _matrix(vector, self.dim)[0], _matrix(negatives, self.dim)))
+        return result
+
+    # -- reference items
+
+    def add_items(self, records: list[ItemRecord]) -> None:
+        """Add items (all or none)."""
+        with self.transaction() as db:
+            for record in records:
+                i = record.item
+                db.execute(
+                    "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (i.item_id, i.tenant, i.bank, i.kind.value, i.label, i.external_id, i.created_at),
+                )
+                db.executemany(
+                    "INSERT INTO item_signals VALUES (?, ?, ?, ?)",
+                    [(i.item_id, name, value, amount) for name, (value, amount) in record.values.items()],
+                )
+
+    def remove_item(self, item_id: str, tenant: str) -> bool:
+        with self.transaction() as db:
+            cursor = db.execute("DELETE FROM items WHERE item_id = ? AND tenant = ?", (item_id, tenant))
+            return cursor.rowcount > 0
+
+    def items(self) -> list[ItemRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM items ORDER BY created_at, item_id").fetchall()
+            signal_rows = self._db.execute("SELECT item_id, signal, value, amount FROM item_signals").fetchall()
+        values: dict[str, dict[str, tuple[bytes, float]]] = {}
+        for item_id, signal, value, amount in signal_rows:
+            values.setdefault(item_id, {})[signal] = (value, amount)
+        records = []
+        for item_id, tenant, bank, kind, label, external_id, created in rows:
+            item = BankItem(item_id, bank, ReferenceKind(kind), label, external_id, (), created, tenant)
+            records.append(ItemRecord(item, values.get(item_id, {})))
+        return records
+
+    # -- the archive (signals.SignalArchive)
+
+    def keep(self, signal: str, segment: Segment, value: bytes) -> None:
+        s = segment
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO archive VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (signal, s.tenant, s.stream_id, s.segment_id, s.modality.value, s.start, s.end, time.time(), value),
+            )
+
+    def since(self, signal: str, tenant: str, since: float) -> list[tuple[Segment, bytes]]:
+        """What `signal` kept for the tenant at or after `since` (unix seconds), oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                'SELECT segment_id, stream_id, modality, start, "end", value FROM archive '
+                "WHERE signal = ? AND tenant = ? AND stored_at >= ? ORDER BY stored_at, rowid",
+                (signal, tenant, since),
+            ).fetchall()
+        return [(Segment(r[0], r[1], Modality(r[2]), r[3], r[4], tenant=tenant), r[5]) for r in rows]
+
+    def prune_archive(self, before: float) -> int:
+        """Forget archive rows stored before `before` (unix seconds); returns how many."""
+        with self.transaction() as db:
+            return db.execute("DELETE FROM archive WHERE stored_at < ?", (before,)).rowcount
