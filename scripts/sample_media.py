@@ -197,6 +197,69 @@ def skimage_photo(name: str) -> np.ndarray:
     return np.ascontiguousarray(image[..., :3]).astype(np.uint8)
 
 
+# (frequency in Hz, start in seconds, seconds) of one sine tone; see tests/fakes.py for what the fakes hear in them
+Tone = tuple[float, float, float]
+TONE_AMPLITUDE = 0.25  # peak of each sine (-12 dBFS)
+TONE_RAMP_S = 0.005  # linear fade in and out of each tone, so its edges do not click
+
+
+def tone_wav(path: Path, tones: Sequence[Tone], duration: float) -> Path:
+    """A 16 kHz mono 16-bit WAV of `duration` seconds: silence with the tones added at their times."""
+    import wave
+
+    rate = 16_000
+    audio = np.zeros(round(duration * rate), dtype=np.float64)
+    ramp = max(1, round(TONE_RAMP_S * rate))
+    for frequency, start, seconds in tones:
+        first = min(audio.size, round(start * rate))
+        n = min(audio.size, round((start + seconds) * rate)) - first
+        if n <= 0:
+            continue
+        envelope = np.minimum(1.0, np.minimum(np.arange(n) + 1, n - np.arange(n)) / ramp)
+        audio[first : first + n] += TONE_AMPLITUDE * envelope * np.sin(2 * np.pi * frequency * np.arange(n) / rate)
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm.tobytes())
+    return path
+
+
+def tone_video(
+    out_dir: Path,
+    slides: Sequence[tuple[tuple[int, int, int] | np.ndarray, float]],
+    tones: Sequence[Tone],
+    container: str = "mpegts",
+    size: str = "320x180",
+    name: str = "tones",
+) -> Path:
+    """Slides (a solid RGB colour or an RGB picture, letterboxed; each for its seconds) over silence with sine tones."""
+    from PIL import Image
+
+    ext, codec = CONTAINERS[container]
+    out = out_dir / f"{name}{ext}"
+    width, height = (int(v) for v in size.split("x"))
+    fit = f"scale={width}:{height}:force_original_aspect_ratio=decrease,pad={width}:{height}:(ow-iw)/2:(oh-ih)/2"
+    duration = sum(seconds for _, seconds in slides)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        inputs: list[str] = []
+        for i, (slide, seconds) in enumerate(slides):
+            picture = slide if isinstance(slide, np.ndarray) else np.full((height, width, 3), slide, dtype=np.uint8)
+            Image.fromarray(picture).convert("RGB").save(work / f"s{i}.png")
+            inputs += ["-loop", "1", "-framerate", "25", "-t", f"{seconds}", "-i", str(work / f"s{i}.png")]
+        chains = [f"[{i}:v]{fit},setsar=1,fps=25,format=yuv420p[v{i}]" for i in range(len(slides))]
+        graph = ";".join(chains) + ";" + "".join(f"[v{i}]" for i in range(len(slides)))
+        graph += f"concat=n={len(slides)}:v=1:a=0[vout]"
+        wav = tone_wav(work / "tones.wav", tones, duration)
+        run_ffmpeg([
+            *inputs, "-i", str(wav), "-filter_complex", graph, "-map", "[vout]", "-map", f"{len(slides)}:a",
+            "-t", f"{duration}", *codec, str(out),
+        ])  # fmt: skip
+    return out
+
+
 def main() -> None:
     """Write the demo sample: a cat photo, coffee, a rocket, then the test pattern, with speech."""
     import argparse

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from scripts.sample_media import Utterance, pattern_video, photo_video, skimage_photo, speak, speech_seconds
+from tests.inprocess import InProcessServer
 from tests.server_process import ServerProcess
 
 PHRASE = "The lighthouse keeper painted the door bright orange."
@@ -31,6 +32,14 @@ def server(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Itera
     proc = ServerProcess(tmp_path_factory.mktemp("server-data"), model_cache).start().wait_serving()
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="session")
+def fast_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+    """The server in this process with fake models (tests/fakes.py): real gRPC, ffmpeg and Milvus Lite."""
+    server = InProcessServer(tmp_path_factory.mktemp("fast-server-data")).start()
+    yield server
+    server.stop()
 
 
 @dataclass(frozen=True)

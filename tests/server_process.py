@@ -74,6 +74,9 @@ class ServerProcess:
             time.sleep(0.25)
         raise TimeoutError("vigil-server never became SERVING:\n" + "".join(self.log))
 
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def children(self) -> list[str]:
         """Command names of the server's live child processes (ffmpeg, ffprobe, ...)."""
         assert self.proc is not None

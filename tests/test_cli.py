@@ -6,16 +6,22 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import PHRASE_AT, Media
+from tests.inprocess import InProcessServer
 from tests.server_process import ServerProcess
 
 CLI = [sys.executable, "-m", "vigil_client.cli"]
 
 
-def vigil(server: ServerProcess, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+def vigil(
+    server: ServerProcess | InProcessServer, *args: str, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([*CLI, "--server", server.address, *args], input=stdin, capture_output=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_ingest_from_stdin_then_search_json(server: ServerProcess, media: Media) -> None:
     done = vigil(server, "ingest", "-", "--stream", "cli-stdin", "--json", stdin=media.pattern().read_bytes())
     assert done.returncode == 0, done.stderr
@@ -31,6 +37,7 @@ def test_ingest_from_stdin_then_search_json(server: ServerProcess, media: Media)
     assert rows[0]["modality"] == "speech" and abs(rows[0]["start"] - PHRASE_AT) <= 1.0
 
 
+@pytest.mark.slow
 def test_ingest_file_guesses_format_and_prints_segments(server: ServerProcess, media: Media) -> None:
     done = vigil(server, "ingest", str(media.slideshow("webm")), "--stream", "cli-webm")
     assert done.returncode == 0, done.stderr
@@ -39,7 +46,8 @@ def test_ingest_file_guesses_format_and_prints_segments(server: ServerProcess, m
     assert text.returncode == 0 and b"cli-webm" in text.stdout
 
 
-def test_errors_are_reported_with_exit_status(server: ServerProcess, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_errors_are_reported_with_exit_status(fast_server: InProcessServer, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    server = fast_server
     junk = tmp_path / "junk.ts"
     junk.write_bytes(b"\x00not a transport stream" * 1000)
     failed = vigil(server, "ingest", str(junk), "--stream", "cli-junk")
@@ -49,6 +57,7 @@ def test_errors_are_reported_with_exit_status(server: ServerProcess, tmp_path) -
     assert unknown.returncode == 2 and b"--format" in unknown.stderr
 
 
+@pytest.mark.slow
 def test_search_by_example_from_the_cli(server: ServerProcess, media: Media, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from PIL import Image
 

@@ -21,6 +21,7 @@ import grpc
 import pytest
 
 from tests.conftest import PHRASE_AT, Media
+from tests.inprocess import InProcessServer
 from tests.server_process import ServerProcess
 from vigil.v1 import vigil_pb2
 from vigil_client import AlertInfo, AlertWatch, MediaBytes, VigilClient, VigilError, cli, cli_moderation, media_kind
@@ -304,7 +305,9 @@ def test_alert_watch_cancel_ends_iteration_quietly() -> None:
 # -- The CLI against the real server ----------------------------------------------------------------------------
 
 
-def vigil(server: ServerProcess, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+def vigil(
+    server: ServerProcess | InProcessServer, *args: str, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([*CLI, "--server", server.address, *args], input=stdin, capture_output=True, timeout=300)
 
 
@@ -322,7 +325,8 @@ def cat_photo(path: Path) -> Path:
     return path
 
 
-def test_query_add_list_remove(server: ServerProcess, tmp_path: Path) -> None:
+def test_query_add_list_remove(fast_server: InProcessServer, tmp_path: Path) -> None:
+    server = fast_server
     photo = cat_photo(tmp_path / "cat.jpg")
     [query] = json_lines(vigil(server, "query", "add", "lighthouse keeper", "--example", "an orange door",
                                "--example", str(photo), "--negative", "a tour of the lighthouse",
@@ -348,6 +352,7 @@ def test_query_add_list_remove(server: ServerProcess, tmp_path: Path) -> None:
     assert missing.returncode == 2 and b"no such file" in missing.stderr
 
 
+@pytest.mark.slow
 def test_standing_query_alerts_on_the_ingest_stream(server: ServerProcess, media: Media) -> None:
     [query] = json_lines(vigil(server, "query", "add", "the lighthouse keeper painted the door",
                                "--modality", "speech", "--stream", "cli-q-ingest", "--json"))  # fmt: skip
@@ -367,7 +372,8 @@ def test_standing_query_alerts_on_the_ingest_stream(server: ServerProcess, media
 HASHES = [hashlib.sha256(f"vigil-{i}".encode()).hexdigest() for i in range(3)]
 
 
-def test_bank_import_list_export_remove(server: ServerProcess, tmp_path: Path) -> None:
+def test_bank_import_list_export_remove(fast_server: InProcessServer, tmp_path: Path) -> None:
+    server = fast_server
     hash_list = tmp_path / "hashes.txt"
     hash_list.write_text(f"# three test hashes\n{HASHES[0]},first\n\n{HASHES[1]}\tsecond\n{HASHES[2]}\n")
     done = vigil(server, "bank", "import", str(hash_list), "--bank", "cli-hashes", "--label", "unnamed")
@@ -422,6 +428,7 @@ def start_watcher(server: ServerProcess, *args: str) -> tuple[subprocess.Popen[b
     return watcher, errors
 
 
+@pytest.mark.slow
 def test_bank_add_photo_then_watch_alert(server: ServerProcess, tmp_path: Path) -> None:
     from scripts.sample_media import photo_video, skimage_photo
 

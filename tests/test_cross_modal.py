@@ -31,6 +31,8 @@ from tests.server_process import ServerProcess
 from vigil.v1 import vigil_pb2, vigil_pb2_grpc
 from vigil_client import MediaBytes, SearchMatch, SegmentInfo, VigilClient, VigilError, read_chunks
 
+pytestmark = pytest.mark.slow  # real models
+
 MUSIC = Path("/usr/share/asterisk/moh/macroform-cold_day.wav")
 FRENCH = Path(
     "/usr/share/asterisk/sounds/fr_CA_f_June"

@@ -17,6 +17,8 @@ from tests.server_process import ServerProcess
 from vigil.v1 import vigil_pb2, vigil_pb2_grpc
 from vigil_client import VigilClient, read_chunks
 
+pytestmark = pytest.mark.slow  # real models
+
 CHUNK = 16 << 10
 
 

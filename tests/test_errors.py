@@ -12,11 +12,19 @@ import grpc
 import pytest
 
 from tests.conftest import Media
+from tests.inprocess import InProcessServer
 from tests.server_process import ServerProcess
 from vigil.v1 import vigil_pb2, vigil_pb2_grpc
 from vigil_client import VigilClient
 
 CHUNK = 16 << 10
+Server = InProcessServer | ServerProcess
+
+
+@pytest.fixture(scope="module")
+def server(fast_server: InProcessServer) -> InProcessServer:
+    """Errors need no real models: the in-process server with fake ones."""
+    return fast_server
 
 
 def config(stream_id: str, fmt: str = "mpegts", **fields: object) -> vigil_pb2.IngestRequest:
@@ -33,9 +41,7 @@ def file_chunks(path: Path, first: int = 0) -> Iterator[vigil_pb2.IngestRequest]
         yield chunk(first + i // CHUNK, data[i : i + CHUNK])
 
 
-def call_ingest(
-    server: ServerProcess, requests: Iterator[vigil_pb2.IngestRequest]
-) -> tuple[list, grpc.RpcError | None]:  # type: ignore[type-arg]
+def call_ingest(server: Server, requests: Iterator[vigil_pb2.IngestRequest]) -> tuple[list, grpc.RpcError | None]:  # type: ignore[type-arg]
     events = []
     with grpc.insecure_channel(server.address) as channel:
         try:
@@ -46,8 +52,8 @@ def call_ingest(
     return events, None
 
 
-def assert_still_serving(server: ServerProcess) -> None:
-    assert server.proc is not None and server.proc.poll() is None, "server died"
+def assert_still_serving(server: Server) -> None:
+    assert server.alive(), "server died"
     assert server.health() == 1  # SERVING
     with VigilClient(server.address) as client:
         client.search("anything", top_k=1)
@@ -71,7 +77,7 @@ def assert_still_serving(server: ServerProcess) -> None:
         ([config("gap"), chunk(0, b"\x47" * 188), chunk(2, b"\x47" * 188)], "chunk sequence 2 where 1 was expected"),
     ],
 )
-def test_bad_requests_are_invalid_argument(server: ServerProcess, requests: list, message: str) -> None:  # type: ignore[type-arg]
+def test_bad_requests_are_invalid_argument(server: Server, requests: list, message: str) -> None:  # type: ignore[type-arg]
     _, error = call_ingest(server, iter(requests))
     assert error is not None
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
@@ -82,7 +88,7 @@ def test_bad_requests_are_invalid_argument(server: ServerProcess, requests: list
 @pytest.mark.parametrize(
     ("fmt", "data"), [("mpegts", os.urandom(200_000)), ("mp4", os.urandom(50_000)), ("webm", b"\x1aE" * 5000)]
 )
-def test_corrupt_media_is_invalid_argument(server: ServerProcess, fmt: str, data: bytes) -> None:
+def test_corrupt_media_is_invalid_argument(server: Server, fmt: str, data: bytes) -> None:
     requests = [config(f"corrupt-{fmt}", fmt)] + [
         chunk(i, data[o : o + CHUNK]) for i, o in enumerate(range(0, len(data), CHUNK))
     ]
@@ -92,27 +98,27 @@ def test_corrupt_media_is_invalid_argument(server: ServerProcess, fmt: str, data
     assert_still_serving(server)
 
 
-def test_format_that_does_not_match_the_bytes(server: ServerProcess, media: Media) -> None:
+def test_format_that_does_not_match_the_bytes(server: Server, media: Media) -> None:
     _, error = call_ingest(server, iter([config("mismatch", "webm"), *file_chunks(media.pattern())]))
     assert error is not None and error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "check that the config's format matches the bytes" in (error.details() or "")
     assert_still_serving(server)
 
 
-def test_empty_stream_is_invalid_argument(server: ServerProcess) -> None:
+def test_empty_stream_is_invalid_argument(server: Server) -> None:
     _, error = call_ingest(server, iter([config("empty")]))
     assert error is not None and error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "ended before any media arrived" in (error.details() or "")
 
 
 @pytest.mark.parametrize("size", [5 << 20, 20 << 20])  # over the 4 MiB chunk limit; over the message limit
-def test_oversized_chunk_is_resource_exhausted(server: ServerProcess, size: int) -> None:
+def test_oversized_chunk_is_resource_exhausted(server: Server, size: int) -> None:
     _, error = call_ingest(server, iter([config("huge"), chunk(0, b"\x47" * size)]))
     assert error is not None and error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
     assert_still_serving(server)
 
 
-def test_corruption_after_good_media_keeps_what_was_acknowledged(server: ServerProcess, media: Media) -> None:
+def test_corruption_after_good_media_keeps_what_was_acknowledged(server: Server, media: Media) -> None:
     good = list(file_chunks(media.pattern()))
     garbage = [chunk(len(good) + i, os.urandom(CHUNK)) for i in range(8)]
     events, _ = call_ingest(server, iter([config("half-good"), *good, *garbage]))
@@ -124,7 +130,7 @@ def test_corruption_after_good_media_keeps_what_was_acknowledged(server: ServerP
     assert_still_serving(server)
 
 
-def test_concurrent_ingest_of_one_stream_id_is_refused(server: ServerProcess, media: Media) -> None:
+def test_concurrent_ingest_of_one_stream_id_is_refused(server: Server, media: Media) -> None:
     release = threading.Event()
 
     def slow() -> Iterator[vigil_pb2.IngestRequest]:
@@ -143,7 +149,7 @@ def test_concurrent_ingest_of_one_stream_id_is_refused(server: ServerProcess, me
     assert_still_serving(server)
 
 
-def test_client_vanishing_mid_stream_cleans_up(server: ServerProcess, media: Media) -> None:
+def test_client_vanishing_mid_stream_cleans_up(server: Server, media: Media) -> None:
     sent = threading.Event()
 
     def requests() -> Iterator[vigil_pb2.IngestRequest]:
@@ -168,7 +174,7 @@ def test_client_vanishing_mid_stream_cleans_up(server: ServerProcess, media: Med
     assert error is None and events[-1].WhichOneof("event") == "summary"
 
 
-def test_bad_searches(server: ServerProcess) -> None:
+def test_bad_searches(server: Server) -> None:
     with grpc.insecure_channel(server.address) as channel:
         stub = vigil_pb2_grpc.VigilStub(channel)
         for request, message in [
