@@ -15,7 +15,7 @@ from tests.conftest import Media
 from tests.inprocess import InProcessServer
 from tests.server_process import ServerProcess
 from vigil.v1 import vigil_pb2, vigil_pb2_grpc
-from vigil_client import VigilClient
+from vigil_client import VigilClient, error_details
 
 CHUNK = 16 << 10
 Server = InProcessServer | ServerProcess
@@ -189,3 +189,36 @@ def test_bad_searches(server: Server) -> None:
                 stub.Search(request, timeout=30)
             assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert message in (caught.value.details() or "")
+
+
+def test_clients_can_read_the_field_at_fault_and_when_to_retry(server: Server, media: Media, tmp_path: Path) -> None:
+    with grpc.insecure_channel(server.address) as channel:
+        stub = vigil_pb2_grpc.VigilStub(channel)
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.Search(vigil_pb2.SearchRequest(text="x", top_k=5000), timeout=30)
+        assert error_details(caught.value).field_violations[0][0] == "top_k"
+    _, error = call_ingest(server, iter([config("bad id!")]))
+    assert error is not None and error_details(error).field_violations[0][0] == "config.stream_id"
+    assert error_details(error).retry_after_s is None
+
+    # One stream slot: a second stream is told to retry, and when.
+    small = InProcessServer(tmp_path / "data", ["--max-streams", "1"]).start()
+    try:
+        release = threading.Event()
+
+        def slow() -> Iterator[vigil_pb2.IngestRequest]:
+            yield config("holder")
+            yield from list(file_chunks(media.pattern()))[:2]
+            release.wait(30)
+
+        holder = threading.Thread(target=lambda: call_ingest(small, slow()))
+        holder.start()
+        time.sleep(1.0)
+        _, error = call_ingest(small, iter([config("second"), *file_chunks(media.pattern())]))
+        release.set()
+        holder.join(60)
+        assert error is not None and error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
+        retry = error_details(error).retry_after_s
+        assert retry is not None and retry > 0
+    finally:
+        small.stop()

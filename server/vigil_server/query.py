@@ -21,21 +21,12 @@ from vigil_models import SAMPLE_RATE
 from vigil_server.clips import decode_clip, decode_image
 from vigil_server.clock import AudioWindow
 from vigil_server.decode import DecodeSettings
-from vigil_server.errors import InvalidMedia, InvalidRequest, NotFound
+from vigil_server.errors import InvalidMedia, NotFound
 from vigil_server.index import SegmentIndex
 from vigil_server.speech import SpeechSegmenter
 from vigil_server.types import ImageItem, QueryItem, SegmentRef, TextItem, VideoClip
+from vigil_server.vectors import normalise
 from vigil_server.workers import ModelWorkers
-
-
-def normalise(vectors: list[np.ndarray]) -> np.ndarray:
-    """The unit-length mean of some vectors."""
-    mean = np.mean(np.stack(vectors), axis=0)
-    norm = float(np.linalg.norm(mean))
-    if norm < 1e-6:
-        raise InvalidRequest("the query's parts cancel out; try a more specific query")
-    result: np.ndarray = (mean / norm).astype(np.float32)
-    return result
 
 
 class QueryEmbedder:

@@ -55,19 +55,28 @@ MODALITY_FROM_PROTO = {v: k for k, v in MODALITY_TO_PROTO.items()}
 
 def stream_config(msg: vigil_pb2.StreamConfig, default_frame_rate: float) -> StreamConfig:
     if not STREAM_ID.match(msg.stream_id):
-        raise InvalidRequest("config.stream_id must be 1-128 characters from [A-Za-z0-9._:-]")
+        raise InvalidRequest("config.stream_id must be 1-128 characters from [A-Za-z0-9._:-]", field="config.stream_id")
     fmt = msg.format.lower()
     if fmt not in FORMATS:
-        raise InvalidRequest(f"config.format {msg.format!r} is not supported; use one of {', '.join(sorted(FORMATS))}")
+        raise InvalidRequest(
+            f"config.format {msg.format!r} is not supported; use one of {', '.join(sorted(FORMATS))}",
+            field="config.format",
+        )
     if fmt in RAW_PCM_FORMATS and not (8000 <= msg.sample_rate <= 192_000 and 1 <= msg.channels <= 8):
-        raise InvalidRequest(f"raw {fmt} needs config.sample_rate (8000-192000) and config.channels (1-8)")
+        raise InvalidRequest(
+            f"raw {fmt} needs config.sample_rate (8000-192000) and config.channels (1-8)", field="config.sample_rate"
+        )
     frame_rate = msg.frame_rate or default_frame_rate
     if not (math.isfinite(frame_rate) and 0 < frame_rate <= MAX_FRAME_RATE):
-        raise InvalidRequest(f"config.frame_rate must be in (0, {MAX_FRAME_RATE:g}], got {msg.frame_rate}")
+        raise InvalidRequest(
+            f"config.frame_rate must be in (0, {MAX_FRAME_RATE:g}], got {msg.frame_rate}", field="config.frame_rate"
+        )
     if msg.language and not LANGUAGE.match(msg.language):
-        raise InvalidRequest(f"config.language must be an ISO 639-1 code such as 'en', got {msg.language!r}")
+        raise InvalidRequest(
+            f"config.language must be an ISO 639-1 code such as 'en', got {msg.language!r}", field="config.language"
+        )
     if not (math.isfinite(msg.time_offset) and msg.time_offset >= 0):
-        raise InvalidRequest("config.time_offset must be a finite number of seconds >= 0")
+        raise InvalidRequest("config.time_offset must be a finite number of seconds >= 0", field="config.time_offset")
     return StreamConfig(
         stream_id=msg.stream_id,
         format=fmt,
@@ -94,7 +103,9 @@ def query_item(msg: vigil_pb2.SearchRequest) -> QueryItem:
     kind = msg.WhichOneof("query")
     if kind == "segment_id":
         if not msg.segment_id or len(msg.segment_id) > 64:
-            raise InvalidRequest("SearchRequest.segment_id must be a segment id as returned by Ingest or Search")
+            raise InvalidRequest(
+                "SearchRequest.segment_id must be a segment id as returned by Ingest or Search", field="segment_id"
+            )
         return SegmentRef(msg.segment_id)
     if kind is None:
         raise InvalidRequest("SearchRequest needs a query: text, image, audio, video or segment_id")
@@ -105,9 +116,12 @@ def example_item(msg: vigil_pb2.SearchRequest | vigil_pb2.QueryExample, kind: st
     """The text, image, audio or video field `kind` of a search or an example (same field names)."""
     if kind == "text":
         if not msg.text.strip():
-            raise InvalidRequest(f"{where}.text must be a non-empty query")
+            raise InvalidRequest(f"{where}.text must be a non-empty query", field=_field(where, "text"))
         if len(msg.text) > MAX_QUERY_CHARS:
-            raise InvalidRequest(f"{where}.text has {len(msg.text)} characters; the limit is {MAX_QUERY_CHARS}")
+            raise InvalidRequest(
+                f"{where}.text has {len(msg.text)} characters; the limit is {MAX_QUERY_CHARS}",
+                field=_field(where, "text"),
+            )
         return TextItem(msg.text)
     if kind == "image":
         _check_size("image", len(msg.image))
@@ -123,6 +137,11 @@ def example_item(msg: vigil_pb2.SearchRequest | vigil_pb2.QueryExample, kind: st
     return AudioClip(clip.data, fmt) if kind == "audio" else VideoClip(clip.data, fmt)
 
 
+def _field(where: str, name: str) -> str:
+    """The request field path for BadRequest details: "SearchRequest" is the request itself."""
+    return name if where[:1].isupper() else f"{where}.{name}"
+
+
 def _check_size(kind: str, size: int) -> None:
     if size == 0:
         raise InvalidRequest(f"the {kind} query is empty")
@@ -134,14 +153,16 @@ def search_query(msg: vigil_pb2.SearchRequest) -> SearchQuery:
     item = query_item(msg)
     top_k = msg.top_k or DEFAULT_TOP_K
     if top_k > MAX_TOP_K:
-        raise InvalidRequest(f"top_k must be at most {MAX_TOP_K}")
+        raise InvalidRequest(f"top_k must be at most {MAX_TOP_K}", field="top_k")
     modalities = modality_list(msg.modalities, "SearchRequest")
     start = end = None
     if msg.HasField("time_range"):
         start = msg.time_range.start
         end = msg.time_range.end if msg.time_range.end > 0 else None
         if end is not None and end <= start:
-            raise InvalidRequest("time_range.end must be after time_range.start (or <= 0 for no upper bound)")
+            raise InvalidRequest(
+                "time_range.end must be after time_range.start (or <= 0 for no upper bound)", field="time_range.end"
+            )
     stream_ids(msg.stream_ids)
     return SearchQuery(
         item=item,
@@ -154,7 +175,7 @@ def modality_list(values: Iterable[vigil_pb2.Modality], where: str) -> tuple[Mod
     modalities = []
     for value in values:
         if value not in MODALITY_FROM_PROTO:
-            raise InvalidRequest(f"unknown modality {value} in {where}.modalities")
+            raise InvalidRequest(f"unknown modality {value} in {where}.modalities", field="modalities")
         modalities.append(MODALITY_FROM_PROTO[value])
     return tuple(modalities)
 
@@ -162,7 +183,7 @@ def modality_list(values: Iterable[vigil_pb2.Modality], where: str) -> tuple[Mod
 def stream_ids(values: Iterable[str]) -> tuple[str, ...]:
     for stream_id in values:
         if not STREAM_ID.match(stream_id):
-            raise InvalidRequest(f"stream id {stream_id!r} is not valid")
+            raise InvalidRequest(f"stream id {stream_id!r} is not valid", field="stream_ids")
     return tuple(values)
 
 

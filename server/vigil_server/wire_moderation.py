@@ -46,26 +46,26 @@ KIND_TO_PROTO = {
 
 def _short(value: str, field: str) -> str:
     if len(value) > MAX_LABEL_CHARS:
-        raise InvalidRequest(f"{field} has {len(value)} characters; the limit is {MAX_LABEL_CHARS}")
+        raise InvalidRequest(f"{field} has {len(value)} characters; the limit is {MAX_LABEL_CHARS}", field=field)
     return value
 
 
 def bank_name(value: str, field: str = "bank") -> str:
     if not BANK_NAME.match(value):
-        raise InvalidRequest(f"{field} must be 1-64 characters from [A-Za-z0-9._:-], got {value!r}")
+        raise InvalidRequest(f"{field} must be 1-64 characters from [A-Za-z0-9._:-], got {value!r}", field=field)
     return value
 
 
 def object_id(value: str, field: str) -> str:
     if not value or len(value) > MAX_ID_CHARS:
-        raise InvalidRequest(f"{field} must be an id as returned by the server")
+        raise InvalidRequest(f"{field} must be an id as returned by the server", field=field)
     return value
 
 
 def archive_window(value: float, field: str) -> float | None:
     """0: the server default (None); negative: no archive search (0.0); else seconds."""
     if not math.isfinite(value):
-        raise InvalidRequest(f"{field} must be a finite number of seconds")
+        raise InvalidRequest(f"{field} must be a finite number of seconds", field=field)
     if value == 0:
         return None
     return max(0.0, value)
@@ -79,14 +79,16 @@ def standing_query_spec(msg: vigil_pb2.AddStandingQueryRequest) -> StandingQuery
     if len(msg.examples) > MAX_EXAMPLES or len(msg.negatives) > MAX_EXAMPLES:
         raise InvalidRequest(f"a standing query takes at most {MAX_EXAMPLES} examples and {MAX_EXAMPLES} negatives")
     if not (math.isfinite(msg.threshold) and 0 <= msg.threshold <= MAX_THRESHOLD):
-        raise InvalidRequest(f"threshold must be in (0, {MAX_THRESHOLD:g}] or 0 for the server default")
+        raise InvalidRequest(
+            f"threshold must be in (0, {MAX_THRESHOLD:g}] or 0 for the server default", field="threshold"
+        )
 
     def items(examples: list[vigil_pb2.QueryExample], field: str) -> tuple[ExampleItem, ...]:
         result = []
         for n, example in enumerate(examples):
             kind = example.WhichOneof("example")
             if kind is None:
-                raise InvalidRequest(f"{field}[{n}] is empty: give text, image, audio or video")
+                raise InvalidRequest(f"{field}[{n}] is empty: give text, image, audio or video", field=f"{field}[{n}]")
             result.append(example_item(example, kind, f"{field}[{n}]"))
         return tuple(result)
 

@@ -45,6 +45,7 @@ from vigil_server.types import (
     StandingQuerySpec,
     TextItem,
 )
+from vigil_server.vectors import normalise
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +62,6 @@ UNDESCRIBED = {
 }
 
 EmbedQuery = Callable[[QueryItem, str], Awaitable[np.ndarray]]  # item, tenant -> unit vector
-
-
-def normalise(vectors: list[np.ndarray]) -> np.ndarray:
-    mean = np.mean(np.stack(vectors), axis=0)
-    norm = float(np.linalg.norm(mean))
-    if norm < 1e-6:
-        raise InvalidRequest("the query's parts cancel out; try a more specific query")
-    result: np.ndarray = (mean / norm).astype(np.float32)
-    return result
 
 
 class Moderation:
