@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -130,21 +131,29 @@ def test_corruption_after_good_media_keeps_what_was_acknowledged(server: Server,
     assert_still_serving(server)
 
 
-def test_concurrent_ingest_of_one_stream_id_is_refused(server: Server, media: Media) -> None:
+@contextlib.contextmanager
+def stream_held_open(server: Server, media: Media, stream_id: str) -> Iterator[None]:
+    """An Ingest call that sends two chunks and then waits, holding its stream slot, for the block's length."""
     release = threading.Event()
 
     def slow() -> Iterator[vigil_pb2.IngestRequest]:
-        yield config("busy")
+        yield config(stream_id)
         yield from list(file_chunks(media.pattern()))[:2]
         release.wait(30)
 
-    results: dict[str, object] = {}
-    first = threading.Thread(target=lambda: results.update(first=call_ingest(server, slow())))
+    first = threading.Thread(target=lambda: call_ingest(server, slow()))
     first.start()
     time.sleep(1.5)
-    _, error = call_ingest(server, iter([config("busy"), *file_chunks(media.pattern())]))
-    release.set()
-    first.join(60)
+    try:
+        yield
+    finally:
+        release.set()
+        first.join(60)
+
+
+def test_concurrent_ingest_of_one_stream_id_is_refused(server: Server, media: Media) -> None:
+    with stream_held_open(server, media, "busy"):
+        _, error = call_ingest(server, iter([config("busy"), *file_chunks(media.pattern())]))
     assert error is not None and error.code() == grpc.StatusCode.ALREADY_EXISTS, error
     assert_still_serving(server)
 
@@ -204,19 +213,8 @@ def test_clients_can_read_the_field_at_fault_and_when_to_retry(server: Server, m
     # One stream slot: a second stream is told to retry, and when.
     small = InProcessServer(tmp_path / "data", ["--max-streams", "1"]).start()
     try:
-        release = threading.Event()
-
-        def slow() -> Iterator[vigil_pb2.IngestRequest]:
-            yield config("holder")
-            yield from list(file_chunks(media.pattern()))[:2]
-            release.wait(30)
-
-        holder = threading.Thread(target=lambda: call_ingest(small, slow()))
-        holder.start()
-        time.sleep(1.0)
-        _, error = call_ingest(small, iter([config("second"), *file_chunks(media.pattern())]))
-        release.set()
-        holder.join(60)
+        with stream_held_open(small, media, "holder"):
+            _, error = call_ingest(small, iter([config("second"), *file_chunks(media.pattern())]))
         assert error is not None and error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
         retry = error_details(error).retry_after_s
         assert retry is not None and retry > 0

@@ -45,6 +45,7 @@ from vigil_server.servicer import ServerState, VigilServicer
 from vigil_server.settings import ServerSettings, Settings, load_settings
 from vigil_server.store import SegmentStore, StoreSettings, lite_uri
 from vigil_server.types import Modality
+from vigil_server.wire import MAX_QUERY_MEDIA_BYTES
 from vigil_server.workers import ModelWorkers
 
 log = logging.getLogger("vigil_server")
@@ -52,8 +53,8 @@ log = logging.getLogger("vigil_server")
 SERVICE_NAME = vigil_pb2.DESCRIPTOR.services_by_name["Vigil"].full_name
 # Room for protobuf framing around the largest chunk.
 MESSAGE_OVERHEAD = 64 << 10
-# Query media (images, clips) may be up to 16 MiB.
-MAX_QUERY_MESSAGE = (16 << 20) + MESSAGE_OVERHEAD
+# Query media (images, clips) may be up to MAX_QUERY_MEDIA_BYTES.
+MAX_QUERY_MESSAGE = MAX_QUERY_MEDIA_BYTES + MESSAGE_OVERHEAD
 # Stored segments sampled per modality to rebuild a lost calibration file.
 REBUILD_SAMPLE = 2000
 

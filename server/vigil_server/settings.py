@@ -23,6 +23,9 @@ from vigil_models.hashing import FINGERPRINT_MATCH_SCORE, PDQ_MATCH_DISTANCE, PD
 from vigil_server.batching import BatchOptions
 
 MiB = 1 << 20
+# Limits a request may not exceed whatever the flags say; wire*.py checks requests against them.
+MAX_FRAME_RATE = 30.0  # frames sampled per second
+MAX_CHUNK_MIB = 64.0  # the largest --max-chunk-mib
 ENV_PREFIX = "VIGIL_"
 # The default of --model-cache stands for $XDG_CACHE_HOME/vigil, else ~/.cache/vigil: parser(), and
 # so load_settings(), resolves it against the env mapping given (user_cache_dir); Settings() keeps it.
@@ -81,7 +84,7 @@ class ServerSettings:
     listen: str = _flag("127.0.0.1:50051", "listen", "host:port to serve on; port 0 picks a free one (printed)")
     grace_s: float = _flag(10.0, "grace", "seconds that shutdown waits for calls in flight", bounds=Bounds(ge=0))
     max_chunk_mib: float = _flag(
-        4.0, "max-chunk-mib", "the largest MediaChunk.data accepted, in MiB", bounds=Bounds(gt=0, le=64)
+        4.0, "max-chunk-mib", "the largest MediaChunk.data accepted, in MiB", bounds=Bounds(gt=0, le=MAX_CHUNK_MIB)
     )
     max_streams: int = _flag(32, "max-streams", "concurrent Ingest calls", bounds=Bounds(ge=1))
     log_level: str = _flag("INFO", "log-level", "DEBUG, INFO, WARNING or ERROR, in any case", parse=str.upper)
@@ -128,7 +131,10 @@ class IngestSettings:
     """How live streams are sampled."""
 
     frame_rate: float = _flag(
-        1.0, "frame-rate", "frames sampled per second when a stream does not say", bounds=Bounds(gt=0, le=30)
+        1.0,
+        "frame-rate",
+        "frames sampled per second when a stream does not say",
+        bounds=Bounds(gt=0, le=MAX_FRAME_RATE),
     )
 
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterable
 from vigil.v1 import vigil_pb2
 from vigil_server.decode import CONTAINER_FORMATS, FORMATS, RAW_PCM_FORMATS
 from vigil_server.errors import InvalidRequest, TooLarge
+from vigil_server.settings import MAX_FRAME_RATE
 from vigil_server.types import (
     Alert,
     AlertKind,
@@ -38,9 +39,9 @@ STREAM_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 MAX_QUERY_CHARS = 2000
 MAX_QUERY_MEDIA_BYTES = 16 << 20
+MAX_ID_CHARS = 64  # segment, query and item ids
 DEFAULT_TOP_K = 10
 MAX_TOP_K = 1000
-MAX_FRAME_RATE = 30.0
 
 MODALITY_TO_PROTO = {
     Modality.FRAME: vigil_pb2.MODALITY_FRAME,
@@ -102,7 +103,7 @@ async def chunks(requests: AsyncIterator[vigil_pb2.IngestRequest], max_bytes: in
 def query_item(msg: vigil_pb2.SearchRequest) -> QueryItem:
     kind = msg.WhichOneof("query")
     if kind == "segment_id":
-        if not msg.segment_id or len(msg.segment_id) > 64:
+        if not msg.segment_id or len(msg.segment_id) > MAX_ID_CHARS:
             raise InvalidRequest(
                 "SearchRequest.segment_id must be a segment id as returned by Ingest or Search", field="segment_id"
             )

@@ -23,7 +23,7 @@ from vigil_server.types import (
     StandingQuerySpec,
     WatchFilter,
 )
-from vigil_server.wire import MAX_QUERY_CHARS, MODALITY_TO_PROTO, example_item, modality_list, stream_ids
+from vigil_server.wire import MAX_ID_CHARS, MAX_QUERY_CHARS, MODALITY_TO_PROTO, example_item, modality_list, stream_ids
 
 BANK_NAME = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 MAX_LABEL_CHARS = 256
@@ -31,7 +31,6 @@ MAX_EXAMPLES = 16
 MAX_THRESHOLD = 50.0
 MAX_ITEM_BYTES = 64 << 20
 MAX_HASH_LIST_BYTES = 16 << 20
-MAX_ID_CHARS = 64
 
 KIND_FROM_PROTO = {
     vigil_pb2.REFERENCE_KIND_IMAGE: ReferenceKind.IMAGE,
