@@ -215,3 +215,35 @@ def test_checker_sees_hidden_cycles_and_forbidden_imports(tmp_path: Path) -> Non
     assert "c.py:2 (inside f())" in describe(("pkg.c", "pkg.d"), imports)
     rule = Rule("no grpc", ("pkg",), GRPC, frozenset({"pkg.a"}))
     assert [v.split(":")[0] for v in violations(imports, rule)] == ["pkg.d imports grpc"]
+
+
+def _distribution(requirement: str) -> str:
+    """The normalised distribution name of a requirement string ("torch==2.13.0" -> "torch")."""
+    name = requirement.split(";")[0]
+    for mark in "<>=!~[ ":
+        name = name.split(mark)[0]
+    return name.strip().lower().replace("_", "-").replace(".", "-")
+
+
+DECLARED_IN = [("vigil_server", "pyproject.toml"), ("vigil_models", "pyproject.toml"),
+               ("vigil_client", "clients/python/pyproject.toml")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("package", "pyproject"), DECLARED_IN)
+def test_every_third_party_import_is_a_declared_dependency(project: list[Import], package: str, pyproject: str) -> None:
+    """An import that only works because another package happens to pull its distribution in breaks on its own."""
+    import sys
+    import tomllib
+    from importlib.metadata import packages_distributions
+
+    declared = {_distribution(r) for r in tomllib.loads((ROOT / pyproject).read_text())["project"]["dependencies"]}
+    providers = packages_distributions()
+    missing = []
+    for imp in project:
+        top = imp.target.split(".")[0]
+        if not within(imp.source, [package]) or top in sys.stdlib_module_names or top.startswith("vigil"):
+            continue
+        names = {_distribution(d) for d in providers.get(top, [])}
+        if not names & declared:
+            missing.append(f"{imp.where()} imports {imp.target} ({sorted(names) or '?'})")
+    assert not missing, "imports whose distribution is not in " + pyproject + ":\n" + "\n".join(sorted(set(missing)))
