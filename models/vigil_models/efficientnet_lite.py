@@ -80,18 +80,59 @@ LITE_CONFIGS = {
 
 
 class SameConv2d(nn.Conv2d):
-    """Conv2d with TensorFlow SAME padding (extra pixel at the bottom/right), computed per input."""
+    """Conv2d with TensorFlow SAME padding (extra pixel at the bottom/right), computed per input.
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        ih, iw = x.shape[-2:]
+    `fix_padding` precomputes it for one input size: symmetric padding then happens inside the
+    convolution, and only the asymmetric rest (stride-2 layers) needs a separate pad.
+    """
+
+    _fixed: tuple[tuple[int, int], tuple[int, int], list[int] | None] | None = None  # input hw, conv pad, extra pad
+
+    def same_padding(self, ih: int, iw: int) -> list[int]:
+        """[left, right, top, bottom] for an ih x iw input."""
         kh, kw = self.weight.shape[-2:]
         sh, sw = self.stride
         pad_h = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
         pad_w = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
-        if pad_h or pad_w:
-            x = F.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2])
+        return [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2]
+
+    def fix_padding(self, ih: int, iw: int) -> tuple[int, int]:
+        """Precompute the padding for ih x iw inputs; returns the output size."""
+        left, right, top, bottom = self.same_padding(ih, iw)
+        inner = (min(top, bottom), min(left, right))
+        extra = [left - inner[1], right - inner[1], top - inner[0], bottom - inner[0]]
+        self._fixed = ((ih, iw), inner, extra if any(extra) else None)
+        sh, sw = self.stride
+        return math.ceil(ih / sh), math.ceil(iw / sw)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ih, iw = x.shape[-2:]
+        if self._fixed is not None and self._fixed[0] == (ih, iw):
+            _, inner, extra = self._fixed
+            if extra is not None:
+                x = F.pad(x, extra)
+            fixed: torch.Tensor = F.conv2d(x, self.weight, self.bias, self.stride, inner, self.dilation, self.groups)
+            return fixed
+        pads = self.same_padding(ih, iw)
+        if any(pads):
+            x = F.pad(x, pads)
         out: torch.Tensor = F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
         return out
+
+
+def fold_batchnorm(conv: nn.Conv2d, bn: nn.Module) -> nn.Module:
+    """Fold an eval-mode BatchNorm2d that follows `conv` into the conv's weight and bias; returns Identity.
+
+    bn(conv(x)) = gamma * (W x + b - mean) / sqrt(var + eps) + beta = W' x + b', per output channel.
+    """
+    if not isinstance(bn, nn.BatchNorm2d):
+        return bn  # already folded
+    assert bn.running_mean is not None and bn.running_var is not None
+    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+    bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    conv.weight = nn.Parameter(conv.weight.detach() * scale.reshape(-1, 1, 1, 1), requires_grad=False)
+    conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias.detach(), requires_grad=False)
+    return nn.Identity()
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
@@ -156,14 +197,40 @@ class EfficientNetLite(nn.Module):
         return features, self._fc(features)
 
 
-def load_lite(name: str, weights_path: str, device: torch.device) -> EfficientNetLite:
-    """One of LITE_CONFIGS with its packaged weights; the state dict must match exactly."""
+def prepare_for_inference(model: EfficientNetLite) -> EfficientNetLite:
+    """Fold every batch norm into its convolution and fix the padding for the model's input size.
+
+    The same function, computed with fewer operations: tests/test_models.py checks the outputs
+    against the unprepared model.
+    """
+    model._bn0 = fold_batchnorm(model._conv_stem, model._bn0)
+    size = model._conv_stem.fix_padding(model.input_size, model.input_size)
+    for block in model._blocks:
+        assert isinstance(block, MBConvBlock)
+        if block.has_expand:
+            block._bn0 = fold_batchnorm(block._expand_conv, block._bn0)
+            block._expand_conv.fix_padding(*size)
+        block._bn1 = fold_batchnorm(block._depthwise_conv, block._bn1)
+        size = block._depthwise_conv.fix_padding(*size)
+        block._bn2 = fold_batchnorm(block._project_conv, block._bn2)
+        block._project_conv.fix_padding(*size)
+    model._bn1 = fold_batchnorm(model._conv_head, model._bn1)
+    model._conv_head.fix_padding(*size)
+    return model
+
+
+def load_lite(name: str, weights_path: str, device: torch.device, prepared: bool = True) -> EfficientNetLite:
+    """One of LITE_CONFIGS with its packaged weights (the state dict must match exactly), by default
+    prepared for inference (batch norm folded, padding fixed)."""
     config = LITE_CONFIGS[name]
     model = EfficientNetLite(config.stages, input_size=config.input_size)
     state = torch.load(weights_path, map_location="cpu", weights_only=True)
     model.load_state_dict(state, strict=True)
-    return model.eval().to(device)
+    model = model.eval()
+    if prepared:
+        model = prepare_for_inference(model)
+    return model.to(device)
 
 
-def load_lite0(weights_path: str, device: torch.device) -> EfficientNetLite:
-    return load_lite("efficientnet-lite0", weights_path, device)
+def load_lite0(weights_path: str, device: torch.device, prepared: bool = True) -> EfficientNetLite:
+    return load_lite("efficientnet-lite0", weights_path, device, prepared)
