@@ -11,7 +11,14 @@ import pytest
 from pymilvus.exceptions import MilvusException
 
 from vigil_server.errors import StoreUnavailable
-from vigil_server.store import SegmentStore, StoreSettings, collection_name, filter_expression, lite_uri
+from vigil_server.store import (
+    SegmentStore,
+    StoreSettings,
+    collection_name,
+    filter_expression,
+    groups_search_results,
+    lite_uri,
+)
 from vigil_server.types import Match, Modality, SearchFilter, Segment
 
 DIM = 8
@@ -213,3 +220,25 @@ def test_retries_stop_after_the_configured_number(store: SegmentStore, no_sleep:
     with pytest.raises(StoreUnavailable, match="connection refused"):
         store._call(call)
     assert call.calls == store.settings.retries + 1
+
+
+@pytest.mark.parametrize("top_k", [1, 2, 5])
+def test_one_grouped_search_gives_each_modalitys_top_k(store: SegmentStore, top_k: int) -> None:
+    assert store._grouping  # Milvus Lite groups; the real Milvus 2.3 test server takes the other path
+    grouped = store.search_per_modality(QUERY, SearchFilter(), top_k)
+    one_by_one = [m for mod in Modality for m in store.search(QUERY, SearchFilter(modalities=(mod,)), top_k)]
+    assert sorted((m.segment.segment_id, round(m.cosine, 5)) for m in grouped) == sorted(
+        (m.segment.segment_id, round(m.cosine, 5)) for m in one_by_one
+    )
+    frames = [m for m in grouped if m.segment.modality is Modality.FRAME]
+    assert len(frames) == min(top_k, 5)  # five default-tenant frames
+    speech_only = store.search_per_modality(QUERY, SearchFilter(modalities=(Modality.SPEECH,)), top_k)
+    assert {m.segment.modality for m in speech_only} == {Modality.SPEECH}
+
+
+@pytest.mark.parametrize(
+    ("version", "groups"),
+    [("milvus_lite-3.2.2", True), ("v2.3.5-lite", False), ("v2.4.1", True), ("2.5.0", True), ("unknown", False)],
+)
+def test_which_milvus_versions_group_search_results(version: str, groups: bool) -> None:
+    assert groups_search_results(version) is groups

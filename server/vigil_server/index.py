@@ -2,8 +2,9 @@
 
 Inserts from every stream go through one store worker, which writes them to Milvus in batches
 and updates the per-modality calibration (calibrate.py) from their vectors. `insert` returns once
-the row is written, so a segment announced to a client is already searchable. Searches run one
-store search per modality, turn each cosine into that modality's calibrated score, and merge.
+the row is written, so a segment announced to a client is already searchable. Searches take the
+top_k of each modality from the store in one grouped search, turn each cosine into that
+modality's calibrated score, and merge.
 """
 
 from __future__ import annotations
@@ -64,12 +65,11 @@ class SegmentIndex:
         query = vector.tolist()
 
         def run() -> list[Match]:
-            matches = []
-            for modality in search_filter.modalities or tuple(Modality):
-                calibration = self.calibrator.calibration(modality)
-                one = replace(search_filter, modalities=(modality,))
-                for match in self.store.search(query, one, top_k):
-                    matches.append(replace(match, score=calibration.score(match.cosine)))
+            calibrations = {m: self.calibrator.calibration(m) for m in Modality}
+            matches = [
+                replace(match, score=calibrations[match.segment.modality].score(match.cosine))
+                for match in self.store.search_per_modality(query, search_filter, top_k)
+            ]
             matches.sort(key=lambda m: m.score, reverse=True)
             return matches[:top_k]
 
