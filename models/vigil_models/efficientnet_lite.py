@@ -148,11 +148,11 @@ class MBConvBlock(nn.Module):
         self.has_expand = expand != 1
         if self.has_expand:
             self._expand_conv = SameConv2d(in_channels, mid, 1, bias=False)
-            self._bn0 = _bn(mid)
+            self._bn0: nn.Module = _bn(mid)  # nn.Identity once folded (prepare_for_inference)
         self._depthwise_conv = SameConv2d(mid, mid, kernel, stride=stride, groups=mid, bias=False)
-        self._bn1 = _bn(mid)
+        self._bn1: nn.Module = _bn(mid)
         self._project_conv = SameConv2d(mid, out_channels, 1, bias=False)
-        self._bn2 = _bn(out_channels)
+        self._bn2: nn.Module = _bn(out_channels)
         self.skip = stride == 1 and in_channels == out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -175,7 +175,7 @@ class EfficientNetLite(nn.Module):
         self.input_size = input_size  # the square side it was trained at; encoders resize frames to it
         self.feature_dim = FEATURE_DIM
         self._conv_stem = SameConv2d(3, stem_channels, 3, stride=2, bias=False)
-        self._bn0 = _bn(stem_channels)
+        self._bn0: nn.Module = _bn(stem_channels)  # nn.Identity once folded (prepare_for_inference)
         blocks: list[nn.Module] = []
         channels = stem_channels
         for stage in stages:
@@ -185,7 +185,7 @@ class EfficientNetLite(nn.Module):
                 channels = stage.out_channels
         self._blocks = nn.ModuleList(blocks)
         self._conv_head = SameConv2d(channels, FEATURE_DIM, 1, bias=False)
-        self._bn1 = _bn(FEATURE_DIM)
+        self._bn1: nn.Module = _bn(FEATURE_DIM)
         self._fc = nn.Linear(FEATURE_DIM, NUM_CLASSES)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
