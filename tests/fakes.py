@@ -14,11 +14,17 @@ which `scripts.sample_media.tone_video` and `tone_wav` write:
   left after centring) gets the all-ones direction, orthogonal to every other descriptor.
 - Speech: voice is energy below MUSIC_MIN_HZ. A region is where 20 ms frames carry more than
   VOICE_RMS of it, gaps under 0.3 s joined, regions under 0.2 s dropped, 0.1 s padding added.
+  For streams, `scan` gives each 512-sample window (32 ms) probability 1 when it carries more than
+  VOICE_RMS of voice, else 0, carrying an unfinished window to the next call (the server's region
+  rules then apply, as to the real detector's probabilities).
   A region says the TONE_WORDS word of its dominant frequency (within TONE_TOLERANCE_HZ, else
   "unknown"), as one piece spanning it; two tones in sequence give one piece per tone, split
-  halfway between them. The transcriber is English-only: every piece is "en".
+  halfway between them. Each piece is one word, timed as the piece. The transcriber is
+  English-only: every piece is "en".
 - Sound: a tone at or above MUSIC_MIN_HZ lasting at least 1 s is "music"; its window's vector is
   the text vector of "music". The speech detector does not hear it.
+- Labels (frame descriptions): the PALETTE colours nearest the frame's mean RGB, nearest first,
+  scored by a softmax over minus their distances / 16.
 """
 
 from __future__ import annotations
@@ -32,12 +38,15 @@ import numpy as np
 
 from vigil_models import (
     SAMPLE_RATE,
+    Concept,
     ModelSet,
     SoundWindow,
     SpaceSpec,
     SpeechModelSpec,
     SpeechRegion,
     TranscriptPiece,
+    VadState,
+    WordTiming,
 )
 
 __all__ = ["PALETTE", "TONE_WORDS", "fake_model_set"]
@@ -76,6 +85,7 @@ VAD_FRAME_S = 0.02
 VAD_JOIN_S = 0.3  # gaps shorter than this are joined
 VAD_MIN_S = 0.2  # regions shorter than this are dropped
 VAD_PAD_S = 0.1
+VAD_WINDOW = 512  # samples per probability from `scan`, as Silero's
 PITCH_FRAME_S = 0.1  # transcriber and tagger frames: 10 Hz FFT bins
 MIN_TONE_S = 0.2  # shorter runs of one word inside a region are noise (onsets, mixed frames)
 MUSIC_JOIN_S = 0.5
@@ -138,6 +148,16 @@ def copy_descriptor(image: np.ndarray) -> np.ndarray:
     return _unit(centred)
 
 
+def colour_concepts(image: np.ndarray, top_k: int) -> list[Concept]:
+    """The `top_k` PALETTE colours nearest the image's mean RGB, scored by a softmax over -distance / 16."""
+    mean = image.reshape(-1, 3).mean(axis=0)
+    distance = {name: float(np.linalg.norm(mean - np.array(rgb))) for name, rgb in PALETTE.items()}
+    names = sorted(PALETTE, key=lambda name: distance[name])
+    weights = np.exp(-(np.array([distance[n] for n in names]) - distance[names[0]]) / 16.0)
+    scores = weights / weights.sum()
+    return [Concept(name, float(score)) for name, score in zip(names[:top_k], scores[:top_k], strict=True)]
+
+
 class FakeImageEmbedder:
     """Frames named by colour (vector: the colour word's text vector), plus a 4x4 mean-colour copy descriptor."""
 
@@ -162,6 +182,9 @@ class FakeImageEmbedder:
         for i, image in enumerate(images):
             descriptors[i] = copy_descriptor(image)
         return self.embed(images), descriptors
+
+    def labels(self, images: Sequence[np.ndarray], top_k: int) -> list[list[Concept]]:
+        return [colour_concepts(image, top_k) for image in images]
 
 
 def _frames(audio: np.ndarray, seconds: float) -> np.ndarray:
@@ -200,7 +223,20 @@ def _runs(active: np.ndarray, join: int, minimum: int) -> list[tuple[int, int]]:
 
 
 class FakeSpeechDetector:
-    """Energy VAD over the voice band (below MUSIC_MIN_HZ) in 20 ms frames."""
+    """Energy VAD over the voice band (below MUSIC_MIN_HZ): regions in 20 ms frames; for streams, 0/1 per 32 ms."""
+
+    window = VAD_WINDOW
+
+    def scan(self, state: VadState, audio: np.ndarray) -> tuple[np.ndarray, VadState]:
+        samples = np.concatenate([state.pending, np.asarray(audio, dtype=np.float32)])
+        n = samples.size // VAD_WINDOW
+        following = VadState(samples[n * VAD_WINDOW :].copy(), state.context, state.memory, state.windows + n)
+        if n == 0:
+            return np.zeros(0, np.float32), following
+        frames = samples[: n * VAD_WINDOW].reshape(n, VAD_WINDOW).astype(np.float64)
+        power, freqs = _spectra(frames)
+        voiced = _band_rms(power, freqs, MIN_HZ, MUSIC_MIN_HZ) > VOICE_RMS
+        return voiced.astype(np.float32), following
 
     def find(self, audio: np.ndarray) -> list[SpeechRegion]:
         if audio.size == 0:
@@ -225,15 +261,19 @@ class FakeTranscriber:
 
     multilingual = False
 
-    def transcribe(self, audio: np.ndarray, language: str = "") -> list[TranscriptPiece]:
+    def transcribe(
+        self, audio: np.ndarray, language: str = "", words: bool = False, translate: bool = True
+    ) -> list[TranscriptPiece]:
         if audio.size == 0:
             return []
         duration = audio.size / SAMPLE_RATE
-        words = self._tone_runs(audio)
-        if not words:
-            return [TranscriptPiece(0.0, duration, "unknown", "en")]
-        cuts = [0.0] + [(end + start) / 2 for (_, _, end), (_, start, _) in pairwise(words)] + [duration]
-        return [TranscriptPiece(cuts[i], cuts[i + 1], word, "en") for i, (word, _, _) in enumerate(words)]
+        runs = self._tone_runs(audio) or [("unknown", 0.0, duration)]
+        cuts = [0.0] + [(end + start) / 2 for (_, _, end), (_, start, _) in pairwise(runs)] + [duration]
+        pieces = []
+        for i, (word, _, _) in enumerate(runs):
+            timed = (WordTiming(cuts[i], cuts[i + 1], f" {word}"),) if words else ()
+            pieces.append(TranscriptPiece(cuts[i], cuts[i + 1], word, "en", words=timed))
+        return pieces
 
     @staticmethod
     def _tone_runs(audio: np.ndarray) -> list[tuple[str, float, float]]:
@@ -285,14 +325,16 @@ def fake_model_set(dim: int = 32) -> ModelSet:
     import torch
 
     text = FakeTextEmbedder(dim)
+    image = FakeImageEmbedder(text)
     return ModelSet(
         space=SpaceSpec(name="fake-test", dim=dim, text_model="fake", image_classifier="fake"),
         speech=SpeechModelSpec("fake", False, (), "tones to words (tests/fakes.py); English only"),
         device=torch.device("cpu"),
         text=text,
-        image=FakeImageEmbedder(text),
+        image=image,
         detector=FakeSpeechDetector(),
         transcriber=FakeTranscriber(),
         sound=FakeSoundTagger(text),
         audio=None,
+        labeler=image,
     )

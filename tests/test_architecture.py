@@ -21,7 +21,10 @@ PACKAGES = {
     "vigil_client": ROOT / "clients" / "python" / "vigil_client",
 }
 # The transport: the only server modules that see grpc, protobuf and the generated stubs (vigil.v1).
-TRANSPORT = frozenset(f"vigil_server.{name}" for name in ("app", "servicer", "rpc", "wire", "wire_moderation"))
+TRANSPORT = frozenset(
+    f"vigil_server.{name}"
+    for name in ("app", "servicer", "rpc", "wire", "wire_moderation", "wire_lookup", "wire_captions")
+)
 STORE = frozenset({"vigil_server.store"})  # the Milvus adapter; it also catches grpc.RpcError from pymilvus
 PROCESS_STARTERS = frozenset({"vigil_server.decode"})  # the only module that runs ffmpeg, or any process
 PROCESS_CALLS = ("asyncio.create_subprocess_exec", "asyncio.create_subprocess_shell", "os.system", "os.popen")

@@ -187,8 +187,12 @@ CALIBRATION_CASES: list[tuple[str, Callable[[SegmentInfo], bool]]] = [
     ("good night, thanks for watching", lambda s: s.modality == "speech" and "night" in s.text.lower()),
     ("music", lambda s: s.modality == "sound" and s.stream_id == "music"),
     ("a song playing", lambda s: s.modality == "sound" and s.stream_id == "music"),
-    # Spoken over the slideshow; raw cosine prefers the test pattern's frames (high baseline).
+    # Spoken over the slideshow; raw cosine prefers the test pattern's frames (high baseline) when
+    # Whisper mishears the word, and gets it right when it hears it.
     ("a lighthouse", lambda s: s.modality == "speech" and s.stream_id == "photos"),
+    # Raw cosine prefers the cat photo's frame (frames sit close to every query): it shows a pet, but
+    # nobody talks in it. Added when better speech regions made Whisper hear "lighthouse".
+    ("a conversation about a pet", lambda s: s.modality == "speech" and "cat" in s.text.lower()),
 ]
 
 

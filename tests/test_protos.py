@@ -28,4 +28,6 @@ def test_contract_is_versioned() -> None:
     assert set(vigil_pb2.DESCRIPTOR.services_by_name["Vigil"].methods_by_name) == {
         "Ingest", "Search", "AddStandingQuery", "ListStandingQueries", "RemoveStandingQuery", "AddBankItem",
         "ListBankItems", "RemoveBankItem", "ImportHashes", "ExportHashes", "Watch",
+        "MatchFile", "MatchHashes", "SetBankSettings", "ListBanks", "ReviewAlert",
+        "ListSegments", "WatchCaptions",
     }  # fmt: skip

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 from scripts.sample_media import load_audio
-from vigil_models import SAMPLE_RATE, SpeechDetector, SpeechRegion, Transcriber, TranscriptPiece, pick_device
+from vigil_models import SAMPLE_RATE, SpeechDetector, Transcriber, TranscriptPiece, VadState, pick_device
 from vigil_models.catalog import speech_model_dir
 from vigil_server.batching import BatchOptions, BatchWorker
 from vigil_server.clock import AudioWindow
-from vigil_server.speech import SpeechSegmenter, SpeechSpan
+from vigil_server.settings import SpeechSettings
+from vigil_server.speech import SpeechRegions, SpeechSegmenter, SpeechSpan
 
 pytestmark = pytest.mark.slow  # real models
 
@@ -67,14 +68,14 @@ def sentences(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, np.
 def segment(models: Models, audio: np.ndarray) -> Result:
     """Push the audio in decoder-sized blocks, then flush, through workers like the pipeline's."""
 
-    def vad(batch: list[np.ndarray]) -> list[list[SpeechRegion]]:
-        return [models.detector.find(a) for a in batch]
+    def vad(batch: list[tuple[VadState, np.ndarray]]) -> list[tuple[np.ndarray, VadState]]:
+        return [models.detector.scan(state, a) for state, a in batch]
 
     def asr(batch: list[tuple[np.ndarray, str]]) -> list[list[TranscriptPiece]]:
         return [models.transcriber.transcribe(a, language) for a, language in batch]
 
     options = BatchOptions(max_batch=4, max_wait_s=0.0, max_pending=64)
-    detector = BatchWorker[np.ndarray, list[SpeechRegion]]("vad", vad, options)
+    detector = BatchWorker[tuple[VadState, np.ndarray], tuple[np.ndarray, VadState]]("vad", vad, options)
     transcriber = BatchWorker[tuple[np.ndarray, str], list[TranscriptPiece]]("asr", asr, options)
 
     async def main() -> Result:
@@ -84,7 +85,11 @@ def segment(models: Models, audio: np.ndarray) -> Result:
         async def transcribe(audio: np.ndarray, language: str) -> list[TranscriptPiece]:
             return await transcriber.submit((audio, language))
 
-        segmenter = SpeechSegmenter(detector.submit, transcribe, "en")
+        async def scan(state: VadState, audio: np.ndarray) -> tuple[np.ndarray, VadState]:
+            return await detector.submit((state, audio))
+
+        regions = SpeechRegions(scan, models.detector.window, SpeechSettings())
+        segmenter = SpeechSegmenter(regions, transcribe, "en")
         result = Result([], [])
         block = int(BLOCK_S * SAMPLE_RATE)
         for i in range(0, audio.size, block):

@@ -13,9 +13,10 @@ from vigil_models.catalog import (
     SpeechModelSpec,
 )
 from vigil_models.device import pick_device
-from vigil_models.image import LabelSpaceImageEncoder, LabelSpaceOptions
+from vigil_models.image import Concept, LabelSpaceImageEncoder, LabelSpaceOptions
 from vigil_models.registry import (
     AudioEmbedder,
+    FrameLabeler,
     ImageEmbedder,
     ModelSet,
     SoundTaggerModel,
@@ -25,8 +26,9 @@ from vigil_models.registry import (
     load_models,
 )
 from vigil_models.sound import EVENT_CLASSES, SoundOptions, SoundTagger, SoundWindow
-from vigil_models.speech import SAMPLE_RATE, SpeechDetector, SpeechRegion, Transcriber, TranscriptPiece
+from vigil_models.speech import SAMPLE_RATE, SpeechDetector, SpeechRegion, Transcriber, TranscriptPiece, WordTiming
 from vigil_models.text import SentenceEncoder
+from vigil_models.vad import VadState
 
 __all__ = [
     "DEFAULT_SPACE",
@@ -36,6 +38,8 @@ __all__ = [
     "SPACES",
     "SPEECH_MODELS",
     "AudioEmbedder",
+    "Concept",
+    "FrameLabeler",
     "ImageEmbedder",
     "LabelSpaceImageEncoder",
     "LabelSpaceOptions",
@@ -55,6 +59,8 @@ __all__ = [
     "Transcriber",
     "TranscriberModel",
     "TranscriptPiece",
+    "VadState",
+    "WordTiming",
     "load_models",
     "pick_device",
 ]

@@ -20,6 +20,7 @@ import csv
 import ctypes
 import ctypes.util
 import functools
+import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -44,10 +45,12 @@ __all__ = [
     "audio_fingerprint",
     "export_pdq_list",
     "fingerprint_match",
+    "frame_hashes",
     "hamming",
     "import_pdq_list",
     "pdq_hash",
     "pdq_hash_dihedral",
+    "trim_borders",
 ]
 
 PDQ_BITS = 256
@@ -70,6 +73,11 @@ DIHEDRAL_TRANSFORMS = (
     "transpose",  # image.transpose(1, 0, 2)
     "antitranspose",  # np.rot90(image, 2).transpose(1, 0, 2)
 )
+# trim_borders: bars are rows or columns of one level within this (of 255), at least
+# BORDER_MIN_SHARE of the picture's side to count, and at most BORDER_MAX_SHARE are cut per side.
+BORDER_TOLERANCE = 16
+BORDER_MIN_SHARE = 0.02
+BORDER_MAX_SHARE = 0.4
 # Header names accepted for the columns of a CSV hash list.
 _HASH_COLUMNS = ("pdq_hash", "pdq", "hash", "signal_value", "indicator")
 _QUALITY_COLUMNS = ("quality", "pdq_quality")
@@ -93,7 +101,7 @@ FINGERPRINT_MIN_OVERLAP_S = 5.0
 # ---------------------------------------------------------------- PDQ
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a bank may hold millions
 class PdqHash:
     bits: bytes  # 32 bytes, most significant bit first (the order of the hex form)
     quality: int | None = None  # 0-100 from the hasher; None when imported without one
@@ -137,6 +145,40 @@ def pdq_hash_dihedral(image: np.ndarray) -> tuple[PdqHash, ...]:
     return tuple(PdqHash(_pack(bits), int(quality)) for bits in vectors)
 
 
+def trim_borders(image: np.ndarray, tolerance: int = BORDER_TOLERANCE) -> np.ndarray | None:
+    """The picture without the flat bars along its edges (letterbox, pillarbox), or None when it has none.
+
+    A bar is a run of edge rows (or columns) each of one level (green channel within `tolerance`)
+    and the level of the outermost one; bars under BORDER_MIN_SHARE of the side are ignored, and
+    at most BORDER_MAX_SHARE of each side is cut. PDQ hashes the whole picture, so bars alone move
+    a frame's hash as far as an unrelated picture's: hashing the picture inside them finds it again.
+    """
+    green = image[..., 1] if image.ndim == 3 else image
+    height, width = green.shape[:2]
+    if min(height, width) < 16:
+        return None
+
+    def run(lines: np.ndarray) -> int:  # lines: [n, length], from the edge inwards
+        low, high = lines.min(axis=1).astype(np.int16), lines.max(axis=1).astype(np.int16)
+        flat = (high - low <= tolerance) & (np.abs(low - int(low[0])) <= tolerance)
+        n = int(np.argmin(flat)) if not flat.all() else len(flat)
+        limit = int(len(flat) * BORDER_MAX_SHARE)
+        return n if len(flat) * BORDER_MIN_SHARE <= n <= limit else 0
+
+    top, bottom = run(green), run(green[::-1])
+    left, right = run(green.T), run(green.T[::-1])
+    if not (top or bottom or left or right):
+        return None
+    return image[top : height - bottom, left : width - right]
+
+
+def frame_hashes(image: np.ndarray) -> tuple[PdqHash, ...]:
+    """A frame's PDQ hash, and its hash without letterbox or pillarbox bars when it has them."""
+    trimmed = trim_borders(image)
+    whole = pdq_hash(image)
+    return (whole,) if trimmed is None else (whole, pdq_hash(np.ascontiguousarray(trimmed)))
+
+
 def hamming(a: PdqHash, b: PdqHash) -> int:
     """Bits that differ (0-256); the same picture when at most PDQ_MATCH_DISTANCE."""
     return (int(a) ^ int(b)).bit_count()
@@ -155,13 +197,35 @@ def _pack(bits: np.ndarray) -> bytes:
 
 
 class PdqIndex:
-    """A bank of PDQ hashes with ids; `match` scans all of them (about 1 ms per 100k hashes)."""
+    """A bank of PDQ hashes with ids; `match` finds every hash within a distance, nearest first.
+
+    Small banks are scanned whole (about 1 ms per 100k hashes). From MULTI_INDEX_MIN hashes on, a
+    search within a distance below 48 bits uses a multi-index (Norouzi et al., "Fast search in
+    Hamming space with multi-index hashing", CVPR 2012): the 256 bits are cut into 16 chunks of 16
+    bits, and a hash within distance d of the query has at least one chunk within d // 16 bits of
+    the query's same chunk. So only the hashes filed under those chunk values (16 tables) are
+    compared, a few thousand of a million random hashes, and the answer is exactly the scan's. The
+    tables are built on the first such search after a change (about 1 s per million hashes).
+    """
 
     def __init__(self, entries: Iterable[tuple[str, PdqHash]] = ()):
         self._ids: list[str] = []
         self._words = np.zeros((0, 4), dtype=np.uint64)  # rows [0, len) are used; the rest is spare
+        self._tables: _ChunkTables | None = None
         for entry_id, value in entries:
             self.add(entry_id, value)
+
+    @classmethod
+    def of(cls, entries: Iterable[tuple[str, PdqHash]]) -> PdqIndex:
+        """An index of many entries at once (one copy of the bits, not one per entry)."""
+        index = cls()
+        ids, bits = [], []
+        for entry_id, value in entries:
+            ids.append(entry_id)
+            bits.append(value.bits)
+        index._ids = ids
+        index._words = np.frombuffer(b"".join(bits), dtype=np.uint64).reshape(-1, 4).copy()
+        return index
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -175,14 +239,97 @@ class PdqIndex:
             self._words = grown
         self._words[n] = np.frombuffer(value.bits, dtype=np.uint64)
         self._ids.append(entry_id)
+        self._tables = None
 
     def match(self, value: PdqHash, max_distance: int = PDQ_MATCH_DISTANCE) -> list[tuple[str, int]]:
         """(id, distance) of every hash within max_distance, nearest first (ties in insertion order)."""
+        positions, distances = self.match_positions(value, max_distance)
+        return [(self._ids[i], int(d)) for i, d in zip(positions.tolist(), distances.tolist(), strict=True)]
+
+    def match_positions(self, value: PdqHash, max_distance: int) -> tuple[np.ndarray, np.ndarray]:
+        """Insertion positions and distances of every hash within max_distance, nearest first."""
         query = np.frombuffer(value.bits, dtype=np.uint64)
-        distances = np.bitwise_count(self._words[: len(self._ids)] ^ query).sum(axis=1, dtype=np.int32)
-        hits = np.flatnonzero(distances <= max_distance)
-        hits = hits[np.argsort(distances[hits], kind="stable")]
-        return [(self._ids[i], int(distances[i])) for i in hits]
+        words = self._words[: len(self._ids)]
+        tables = self._multi_index(max_distance)
+        if tables is None:
+            candidates = None
+            distances = _distances(words, query)
+        else:
+            candidates = tables.candidates(query, max_distance // CHUNKS)
+            distances = _distances(np.take(words, candidates, axis=0), query)
+        near = np.flatnonzero(distances <= max_distance)
+        positions = near if candidates is None else candidates[near]
+        if candidates is not None:  # a hash is a candidate once per chunk that led to it
+            positions, first = np.unique(positions, return_index=True)
+            near = near[first]
+        found = distances[near]
+        order = np.lexsort((positions, found))
+        return positions[order], found[order]
+
+    def _multi_index(self, max_distance: int) -> _ChunkTables | None:
+        if len(self._ids) < MULTI_INDEX_MIN or max_distance // CHUNKS > MULTI_INDEX_MAX_CHUNK_DISTANCE:
+            return None
+        if self._tables is None:
+            self._tables = _ChunkTables(self._words[: len(self._ids)])
+        return self._tables
+
+
+def _distances(words: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Hamming distances of uint64 [n, 4] rows to a uint64 [4] query, as int32 [n]."""
+    counts = np.ascontiguousarray(np.bitwise_count(words ^ query))  # uint8 [n, 4], each at most 64
+    # A row's four counts, read as one uint32 and multiplied by 0x01010101, add up in its top byte
+    # (modulo 256: only four counts of 64, a complement, make 256, and they read as 0x40404040).
+    packed = counts.view(np.uint32).ravel()
+    summed = ((packed * np.uint32(0x01010101)) >> np.uint32(24)).astype(np.int32)
+    summed[packed == 0x40404040] = 256
+    return summed
+
+
+# Multi-index for large PdqIndexes: 16 chunks of 16 bits; used from this many hashes on, for
+# distances whose per-chunk share (distance // 16) is at most 2 (below 48 bits).
+CHUNKS = 16
+MULTI_INDEX_MIN = 20_000
+MULTI_INDEX_MAX_CHUNK_DISTANCE = 2
+
+
+def _flips(bits: int, max_flips: int) -> np.ndarray:
+    """Every mask of `bits` bits with at most max_flips bits set."""
+    masks = [0]
+    for flips in range(1, max_flips + 1):
+        masks += [sum(1 << b for b in chosen) for chosen in itertools.combinations(range(bits), flips)]
+    return np.array(masks, dtype=np.int64)
+
+
+class _ChunkTables:
+    """For each 16-bit chunk, the positions of the hashes sorted by that chunk, and where each value starts."""
+
+    def __init__(self, words: np.ndarray):
+        n = len(words)
+        chunks = np.ascontiguousarray(words).view(np.uint16).reshape(n, CHUNKS)
+        self.n = n
+        self.order = np.empty((CHUNKS, n), dtype=np.int64)
+        self.starts = np.empty((CHUNKS, (1 << 16) + 1), dtype=np.int64)
+        for c in range(CHUNKS):
+            column = chunks[:, c]
+            self.order[c] = np.argsort(column, kind="stable")
+            self.starts[c, 0] = 0
+            np.cumsum(np.bincount(column, minlength=1 << 16), out=self.starts[c, 1:])
+        self.starts += (np.arange(CHUNKS, dtype=np.int64) * n)[:, None]  # into the flattened order
+        self.flat = self.order.reshape(-1)
+        self.masks = {d: _flips(16, d) for d in range(MULTI_INDEX_MAX_CHUNK_DISTANCE + 1)}
+
+    def candidates(self, query: np.ndarray, chunk_distance: int) -> np.ndarray:
+        """Positions of every hash with some chunk within chunk_distance of the query's (with repeats)."""
+        values = query.view(np.uint16).astype(np.int64)  # [CHUNKS]
+        probes = values[:, None] ^ self.masks[chunk_distance][None, :]  # [CHUNKS, probes]
+        rows = np.arange(CHUNKS)[:, None]
+        first, last = self.starts[rows, probes].ravel(), self.starts[rows, probes + 1].ravel()
+        lengths = last - first
+        total = int(lengths.sum())
+        if not total:
+            return np.zeros(0, dtype=np.int64)
+        offsets = np.repeat(first - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+        return np.take(self.flat, offsets + np.arange(total))
 
 
 # ---------------------------------------------------------------- hash lists

@@ -8,6 +8,9 @@ result lives in the text encoder's space, so a text query and a frame compare by
 The defaults were chosen on 274 labelled real photos (bench/label_space_eval.py): the central
 crop, a softer softmax (temperature 2) over more classes (20) and class texts that add a
 one-sentence description to the name raised caption -> photo R@1 from 0.29 to 0.41.
+
+The same classifier also names what a frame shows (`labels`): its top classes in words, for frame
+descriptions. These are label-space concepts (ImageNet's 1,000 classes), not free-form captions.
 """
 
 from __future__ import annotations
@@ -20,6 +23,12 @@ import torch
 import torch.nn.functional as F
 
 from vigil_models.efficientnet_lite import INPUT_MEAN, INPUT_SIZE, INPUT_STD, EfficientNetLite
+
+
+@dataclass(frozen=True)
+class Concept:
+    name: str  # a class name in words, e.g. "tabby cat"
+    score: float  # the model's probability for it (softmax at temperature 1), in [0, 1]
 
 
 @dataclass(frozen=True)
@@ -62,8 +71,10 @@ class LabelSpaceImageEncoder:
         class_vectors: np.ndarray,
         device: torch.device,
         options: LabelSpaceOptions = LabelSpaceOptions(),
+        class_names: Sequence[str] = (),
     ):
         self.classifier = classifier
+        self.class_names = tuple(class_names)  # in class order; empty: `labels` is unavailable
         self.device = device
         self.options = options
         self.class_vectors = torch.from_numpy(class_vectors.astype(np.float32)).to(device)
@@ -99,6 +110,21 @@ class LabelSpaceImageEncoder:
         features, logits = self.classifier(batch)
         vectors = self.embed_probabilities(torch.softmax(logits / self.options.temperature, dim=-1))
         return vectors, F.normalize(features, dim=-1).float().cpu().numpy()
+
+    @torch.inference_mode()
+    def labels(self, images: Sequence[np.ndarray], top_k: int) -> list[list[Concept]]:
+        """Each frame's `top_k` classes, most probable first, as the classifier sees the central crop."""
+        if not self.class_names:
+            raise ValueError("this encoder was built without class names")
+        if not images:
+            return []
+        batch = to_input(images, self.device, self.classifier.input_size, self.options.center_crop)
+        _, logits = self.classifier(batch)
+        top = torch.softmax(logits.float(), dim=-1).topk(top_k, dim=-1)
+        return [
+            [Concept(self.class_names[int(i)], float(p)) for p, i in zip(values, indices, strict=True)]
+            for values, indices in zip(top.values.cpu(), top.indices.cpu(), strict=True)
+        ]
 
     @torch.inference_mode()
     def embed_probabilities(self, probs: torch.Tensor) -> np.ndarray:

@@ -24,9 +24,9 @@ from vigil_models.catalog import (
     speech_model_dir,
     text_model_dir,
 )
-from vigil_models.class_texts import embed_class_texts, imagenet_class_texts
+from vigil_models.class_texts import NUM_CLASSES, class_name, embed_class_texts, imagenet_class_texts
 from vigil_models.efficientnet_lite import load_lite0
-from vigil_models.image import LabelSpaceImageEncoder
+from vigil_models.image import Concept, LabelSpaceImageEncoder
 from vigil_models.sound import SoundTagger, SoundWindow
 from vigil_models.speech import (
     SpeechDetector,
@@ -36,6 +36,7 @@ from vigil_models.speech import (
     VadSettings,
 )
 from vigil_models.text import SentenceEncoder
+from vigil_models.vad import VadState
 
 
 class TextEmbedder(Protocol):
@@ -76,21 +77,40 @@ class AudioEmbedder(Protocol):
 
 
 class SpeechDetectorModel(Protocol):
-    """`find(float32 mono 16 kHz audio) -> [SpeechRegion]`, times in seconds from the start of that audio."""
+    """`find(float32 mono 16 kHz audio) -> [SpeechRegion]`, times in seconds from the start of that audio.
+
+    For streams, `scan(state, audio) -> (probabilities, state)`: the speech probability of every
+    complete window of `window` samples, consecutive across calls from `VadState()` on, each sample
+    scored once; the samples of an unfinished window wait in the state for the next call.
+    """
+
+    @property
+    def window(self) -> int: ...
 
     def find(self, audio: np.ndarray) -> list[SpeechRegion]: ...
+
+    def scan(self, state: VadState, audio: np.ndarray) -> tuple[np.ndarray, VadState]: ...
 
 
 class TranscriberModel(Protocol):
     """`transcribe(one speech region, language) -> [TranscriptPiece]`, times relative to the region.
 
     `language` is an ISO 639-1 code, or "" to detect it; `multilingual` says whether the model
-    hears (and translates) languages other than English.
+    hears (and translates) languages other than English. `words` adds each piece's word timings;
+    `translate=False` skips the English translation of other languages.
     """
 
     multilingual: bool
 
-    def transcribe(self, audio: np.ndarray, language: str = "") -> list[TranscriptPiece]: ...
+    def transcribe(
+        self, audio: np.ndarray, language: str = "", words: bool = False, translate: bool = True
+    ) -> list[TranscriptPiece]: ...
+
+
+class FrameLabeler(Protocol):
+    """`labels(uint8 HxWx3 RGB frames, top_k) -> [[Concept]]`: what each frame shows, in words, most likely first."""
+
+    def labels(self, images: Sequence[np.ndarray], top_k: int) -> list[list[Concept]]: ...
 
 
 class SoundTaggerModel(Protocol):
@@ -112,6 +132,8 @@ class ModelSet:
     transcriber: TranscriberModel
     sound: SoundTaggerModel  # music and singing windows, in the text space
     audio: AudioEmbedder | None = None  # sound straight into the space (CLAP); None in label spaces
+    # Names what frames show (the frame encoder's classes), run on the image worker; None: cannot.
+    labeler: FrameLabeler | None = None
 
 
 def load_models(
@@ -129,6 +151,7 @@ def load_models(
     text: TextEmbedder
     image: ImageEmbedder
     audio: AudioEmbedder | None = None
+    labeler: FrameLabeler | None = None
     if space == "clip-clap":
         missing = [flag for flag, value in (("--clip-model", clip_model), ("--clap-model", clap_model)) if not value]
         if missing:
@@ -147,11 +170,14 @@ def load_models(
             raise ModelUnavailableError(f"text model gives {text.dim}-d vectors, space {space} expects {spec.dim}")
         classifier = load_lite0(str(classifier_weights(spec.image_classifier)), device)
         class_vectors = embed_class_texts(text.embed, imagenet_class_texts())  # name + description per class
-        image = LabelSpaceImageEncoder(classifier, class_vectors, device, spec.label_space)
+        names = [class_name(i) for i in range(NUM_CLASSES)]
+        image = labeler = LabelSpaceImageEncoder(classifier, class_vectors, device, spec.label_space, names)
     speech_spec = SPEECH_MODELS.get(speech)
     model_dir = speech_model_dir(speech, cache_dir)  # raises for an unknown name
     assert speech_spec is not None
     transcriber = Transcriber(model_dir, device, speech_spec.multilingual, cpu_threads=cpu_threads)
     sound = SoundTagger(cast(SentenceEncoder, text))  # it only calls text.embed()
     detector = SpeechDetector(VadSettings())
-    return ModelSet(spec, speech_spec, device, text, image, detector, transcriber, sound=sound, audio=audio)
+    return ModelSet(
+        spec, speech_spec, device, text, image, detector, transcriber, sound=sound, audio=audio, labeler=labeler
+    )

@@ -2,7 +2,8 @@
 
 With a multilingual model, speech that is not English is transcribed in its own language and
 also translated into English (Whisper's translate task over the same audio), so English text
-queries reach it.
+queries reach it. On request, each piece also carries its words with their times
+(faster-whisper's word timestamps), for captions.
 """
 
 from __future__ import annotations
@@ -19,10 +20,21 @@ import torch
 from faster_whisper import WhisperModel
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
+from vigil_models.vad import StreamingSilero, VadState
+
 SAMPLE_RATE = 16_000
 
-# (start, end, text) of one decoded segment
-Timed = tuple[float, float, str]
+
+@dataclass(frozen=True)
+class WordTiming:
+    start: float  # seconds from the start of the audio given to the transcriber
+    end: float
+    text: str  # as the model spells it, with the space before it (" Hello,")
+    probability: float = 1.0  # the model's confidence in the word
+
+
+# (start, end, text, words) of one decoded segment
+Timed = tuple[float, float, str, tuple[WordTiming, ...]]
 
 
 @dataclass(frozen=True)
@@ -38,6 +50,7 @@ class TranscriptPiece:
     text: str  # in the language spoken
     language: str  # ISO 639-1 code, detected or given
     translation: str = ""  # English; "" when the speech is English (or the model English-only)
+    words: tuple[WordTiming, ...] = ()  # when asked for: the piece's words, in order
 
 
 @dataclass(frozen=True)
@@ -50,10 +63,15 @@ class VadSettings:
 
 
 class SpeechDetector:
-    """`find(audio) -> [SpeechRegion]` for float32 mono audio at 16 kHz."""
+    """`find(audio) -> [SpeechRegion]` for float32 mono audio at 16 kHz, all at once; and for streams,
+    `scan(state, audio) -> (probabilities, state)`: the speech probability of each new 32 ms window
+    (`window` samples), every sample scored once (vad.py)."""
+
+    window = StreamingSilero.window
 
     def __init__(self, settings: VadSettings = VadSettings()):
         self.settings = settings
+        self._stream = StreamingSilero()
         self.options = VadOptions(
             threshold=settings.threshold,
             min_speech_duration_ms=settings.min_speech_ms,
@@ -67,6 +85,9 @@ class SpeechDetector:
             return []
         stamps = get_speech_timestamps(audio, self.options, sampling_rate=SAMPLE_RATE)
         return [SpeechRegion(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
+
+    def scan(self, state: VadState, audio: np.ndarray) -> tuple[np.ndarray, VadState]:
+        return self._stream.scan(state, audio)
 
 
 @dataclass(frozen=True)
@@ -99,23 +120,26 @@ class Transcriber:
         self.multilingual = multilingual
         self.options = options
 
-    def transcribe(self, audio: np.ndarray, language: str = "") -> list[TranscriptPiece]:
+    def transcribe(
+        self, audio: np.ndarray, language: str = "", words: bool = False, translate: bool = True
+    ) -> list[TranscriptPiece]:
         """Transcribe one speech region; times are relative to the start of `audio`.
 
         `language` ("" to detect it) is an ISO 639-1 code. English-only models always give "en".
-        Speech in another language gets an English `translation` on each piece: the region is
-        translated once and each translated segment goes to the piece it overlaps most in time.
+        Speech in another language gets an English `translation` on each piece (unless `translate`
+        is False): the region is translated once and each translated segment goes to the piece it
+        overlaps most in time. `words` adds each piece's words with their times.
         """
         lang = language or (None if self.multilingual else "en")
-        segments, spoken = self._decode(audio, lang, "transcribe")
-        pieces = [TranscriptPiece(start, end, text, spoken) for start, end, text in segments]
-        if not pieces or not self.multilingual or spoken == "en":
+        segments, spoken = self._decode(audio, lang, "transcribe", words)
+        pieces = [TranscriptPiece(start, end, text, spoken, words=w) for start, end, text, w in segments]
+        if not pieces or not self.multilingual or spoken == "en" or not translate:
             return pieces
-        translated, _ = self._decode(audio, spoken, "translate")
-        texts = assign_by_overlap([(p.start, p.end) for p in pieces], translated)
+        translated, _ = self._decode(audio, spoken, "translate", False)
+        texts = assign_by_overlap([(p.start, p.end) for p in pieces], [(a, b, text) for a, b, text, _ in translated])
         return [replace(piece, translation=text) for piece, text in zip(pieces, texts, strict=True)]
 
-    def _decode(self, audio: np.ndarray, language: str | None, task: str) -> tuple[list[Timed], str]:
+    def _decode(self, audio: np.ndarray, language: str | None, task: str, words: bool) -> tuple[list[Timed], str]:
         """Whisper's `task` over the audio: the non-empty segments, and the language (given or detected)."""
         segments, info = self.model.transcribe(
             audio,
@@ -126,12 +150,21 @@ class Transcriber:
             vad_filter=False,
             condition_on_previous_text=False,
             without_timestamps=False,
+            word_timestamps=words,
         )
-        timed = [(float(seg.start), float(seg.end), seg.text.strip()) for seg in segments]
+        timed = [
+            (
+                float(seg.start),
+                float(seg.end),
+                seg.text.strip(),
+                tuple(WordTiming(float(w.start), float(w.end), w.word, float(w.probability)) for w in seg.words or ()),
+            )
+            for seg in segments
+        ]
         return [t for t in timed if t[2]], str(info.language)
 
 
-def assign_by_overlap(spans: Sequence[tuple[float, float]], segments: Sequence[Timed]) -> list[str]:
+def assign_by_overlap(spans: Sequence[tuple[float, float]], segments: Sequence[tuple[float, float, str]]) -> list[str]:
     """Join each segment's text onto the span it overlaps most (the nearest one if none), in order.
 
     Whisper cuts the same audio into nearly the same segments for both tasks, so this pairs each

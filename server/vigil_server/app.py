@@ -25,12 +25,16 @@ from vigil_models import ModelSet
 from vigil_server.admission import Admission
 from vigil_server.alerts import AlertHub
 from vigil_server.calibrate import PROBE_TEXTS, Calibrator
+from vigil_server.captions import CaptionHub
 from vigil_server.decode import DecodeSettings
 from vigil_server.index import SegmentIndex
 from vigil_server.ingest import IngestParts
 from vigil_server.logs import configure_logging
 from vigil_server.moderation import (
+    AlertLog,
+    BankBook,
     ItemMediaLoader,
+    Lookup,
     Moderation,
     RulesDb,
     Signal,
@@ -91,7 +95,7 @@ def assemble(settings: Settings, models: ModelSet, extra_signals: Sequence[Signa
     spool = data_dir / "spool"
     spool.mkdir(parents=True, exist_ok=True)
     decode = DecodeSettings(spool_dir=spool)
-    query = QueryEmbedder(workers, index, decode)
+    query = QueryEmbedder(workers, index, decode, settings.speech)
 
     async def describe_frames(frames: list[np.ndarray]) -> np.ndarray:
         return np.stack([d for _, d in await workers.embed_frames(frames, wait=False)])
@@ -102,10 +106,11 @@ def assemble(settings: Settings, models: ModelSet, extra_signals: Sequence[Signa
     migrate_v1(db, {s.name: s for s in signals})
     pdq = next((s for s in signals if isinstance(s, PdqSignal)), None)
     media = ItemMediaLoader(decode, pdq.distinct_frames if pdq is not None else list)  # a video's distinct frames
-    moderation = Moderation(db, signals, index.calibration, query.embed, media, settings.moderation)
+    moderation = Moderation(db, signals, index.calibration, query.embed, media, settings.moderation, BankBook(db),
+                            AlertLog(db))  # fmt: skip
     alerts = AlertHub(settings.moderation.alert_window_s)
-    parts = IngestParts(workers, index, moderation, alerts, decode)
-    return VigilService(parts, query, Admission(settings.server.max_streams))
+    parts = IngestParts(workers, index, moderation, alerts, decode, CaptionHub(settings.captions), settings.speech)
+    return VigilService(parts, query, Admission(settings.server.max_streams), Lookup(moderation, describe_frames))
 
 
 def load_calibrator(probes: np.ndarray, data_dir: Any, store: SegmentStore, stored: int) -> Calibrator:

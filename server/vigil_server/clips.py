@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -47,16 +50,46 @@ async def decode_clip(
     clip: AudioClip | VideoClip, settings: DecodeSettings, max_seconds: float = MAX_CLIP_SECONDS
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """All frames (video clips only, 1 per second) and all audio of a short clip."""
-    decoder = MediaDecoder(clip.format, CLIP_FRAME_RATE, settings)
+    decoded = await decode_clip_full(clip, settings, max_seconds)
+    return decoded.frames, decoded.audio
+
+
+@dataclass(frozen=True)
+class DecodedClip:
+    frames: list[np.ndarray]  # video clips: 1 per second, squashed like stream frames
+    audio: np.ndarray  # float32 mono at 16 kHz
+    described: list[Any]  # what `describe` said of each frame, in order
+    frame_rate: float  # the video's own frames per second, 0 if unknown
+
+
+# Called with each frame's time (seconds from the first frame), the frame as squashed, and the frame
+# at its own size (None when the size is unknown).
+DescribeFrame = Callable[[float, np.ndarray, np.ndarray | None], Awaitable[Any]]
+
+
+async def decode_clip_full(
+    clip: AudioClip | VideoClip,
+    settings: DecodeSettings,
+    max_seconds: float = MAX_CLIP_SECONDS,
+    describe: DescribeFrame | None = None,
+) -> DecodedClip:
+    """As decode_clip; with `describe`, each video frame is also decoded at its own size and
+    described as it arrives (full frames are too big to keep for a long clip), and frames are
+    sampled as Meta's vPDQ hasher samples a file: one every int(the video's fps) frames."""
+    full_frames = describe is not None and isinstance(clip, VideoClip)
+    decoder = MediaDecoder(clip.format, CLIP_FRAME_RATE, settings, full_frames=full_frames, by_count=full_frames)
     frames: list[np.ndarray] = []
+    described: list[Any] = []
     blocks: list[np.ndarray] = []
     too_long = f"clips may be at most {max_seconds:g} s long"
 
     async def read_frames() -> None:
-        async for frame in decoder.frames():
+        async for frame, full in decoder.frames_and_full():
             if len(frames) >= max_seconds * CLIP_FRAME_RATE:
                 raise InvalidRequest(too_long)
             if isinstance(clip, VideoClip):
+                if describe is not None:
+                    described.append(await describe(decoder.frame_time(len(frames)), frame, full))
                 frames.append(frame)
 
     async def read_audio() -> None:
@@ -85,4 +118,4 @@ async def decode_clip(
         await asyncio.gather(*tasks, return_exceptions=True)
         await decoder.close()
     audio = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
-    return frames, audio
+    return DecodedClip(frames, audio, described, decoder.video_frame_rate)

@@ -5,6 +5,15 @@ frames come back on stdout as raw RGB and audio on a second pipe as float32 PCM.
 to ask for depends on the streams present, so container input is first fed to ffprobe until it
 has seen enough to list the streams; those bytes are kept and replayed into ffmpeg.
 
+Frames are sampled at the stream's frame rate from the first video frame on: frame i is the last
+decoded frame at or before i / frame_rate (ffmpeg's fps filter rounding up), so at 1 per second a
+25 fps video gives its frames 0, 25, 50, ..., the ones Meta's vPDQ hasher picks. Besides the frame
+squashed to FRAME_SIZE x FRAME_SIZE for the models, a decoder made with `full_frames` also yields
+each frame at the video's own size (at most FULL_FRAME_MAX_PIXELS): perceptual hashes such as PDQ
+need the frame's own aspect and detail to agree with other hashers of the same file
+(docs/moderation.md measures it). Both come out of one ffmpeg output, stacked in one raw picture,
+so they stay paired.
+
 Plain MP4/MOV keeps its index (`moov`) after the media data (`mdat`) and cannot be decoded from
 a pipe. The top-level boxes are sniffed as they arrive: a file whose `moov` (or a fragment's
 `moof`) comes first streams as usual; one whose `mdat` comes first is spooled to a temporary
@@ -53,6 +62,9 @@ SNIFFED_FORMATS = {"mp4", "mov"}
 
 AUDIO_BLOCK_SECONDS = 0.5
 FRAME_SIZE = 224  # frames are scaled (not cropped) to FRAME_SIZE x FRAME_SIZE RGB
+# Full frames (for perceptual hashing) larger than this are scaled down, keeping their aspect:
+# 1920x1080 and smaller pass at their own size, as Meta's vPDQ hasher reads them.
+FULL_FRAME_MAX_PIXELS = 1920 * 1080
 PROBE_SIZE = 1 << 20  # bytes ffprobe/ffmpeg may read to find the streams
 ANALYZE_US = 2_000_000  # microseconds of media they may read for the same
 MAX_PROBE_BYTES = 32 << 20  # give up finding streams after this many bytes
@@ -64,6 +76,7 @@ class DecodeSettings:
     ffmpeg: str = "ffmpeg"
     ffprobe: str = "ffprobe"
     frame_size: int = FRAME_SIZE
+    full_frame_max_pixels: int = FULL_FRAME_MAX_PIXELS  # full frames (MediaDecoder full_frames) at most this big
     spool_dir: Path | None = None  # where plain MP4 is spooled; None: the system temp dir
 
 
@@ -72,6 +85,16 @@ class MediaStreams:
     has_video: bool
     has_audio: bool
     aspect: float = 0.0  # display width / height of the video, when the probe knew it
+    width: int = 0  # the video's coded size in pixels (0: unknown)
+    height: int = 0
+    frame_rate: float = 0.0  # the video's own frames per second (0: unknown)
+
+    def full_size(self, max_pixels: int = FULL_FRAME_MAX_PIXELS) -> tuple[int, int] | None:
+        """The size full frames are decoded at: the video's own, scaled down to max_pixels; None if unknown."""
+        if not (self.has_video and self.width > 0 and self.height > 0):
+            return None
+        scale = min(1.0, (max_pixels / (self.width * self.height)) ** 0.5)
+        return max(2, round(self.width * scale / 2) * 2), max(2, round(self.height * scale / 2) * 2)
 
 
 class _Mp4Sniffer:
@@ -112,8 +135,16 @@ def ffmpeg_args(
     frame_size: int,
     audio_fd: int,
     pcm: tuple[int, int],
+    full_size: tuple[int, int] | None = None,
+    frame_step: int = 0,
 ) -> list[str]:
-    """The ffmpeg command line: frames to stdout, audio to `pipe:audio_fd`."""
+    """The ffmpeg command line: frames to stdout, audio to `pipe:audio_fd`.
+
+    With `full_size` each frame on stdout is one RGB picture of max(width, frame_size) columns:
+    the squashed frame in the first frame_size rows, the full frame (width x height) below it.
+    With `frame_step` frames are sampled by count, one every frame_step decoded frames from the
+    first, instead of by time at frame_rate.
+    """
     input_args: dict[str, object] = {"format": fmt}
     if fmt in RAW_PCM_FORMATS:
         input_args.update(ar=pcm[0], ac=pcm[1])
@@ -122,8 +153,23 @@ def ffmpeg_args(
     src = ffmpeg.input(source, **input_args)
     outputs = []
     if streams.has_video:
-        video = src.video.filter("fps", fps=frame_rate).filter("scale", frame_size, frame_size)
-        outputs.append(video.output("pipe:1", format="rawvideo", pix_fmt="rgb24"))
+        if frame_step:
+            video = src.video.filter("framestep", step=frame_step)
+        else:
+            video = src.video.filter("setpts", "PTS-STARTPTS").filter("fps", fps=frame_rate, round="up")
+        if full_size is None:
+            video = video.filter("scale", frame_size, frame_size)
+        else:
+            width, height = full_size
+            columns = max(width, frame_size)
+            branches = video.split()
+            small = branches[0].filter("scale", frame_size, frame_size).filter("format", "rgb24")
+            full = branches[1].filter("scale", width, height, flags="area").filter("format", "rgb24")
+            video = ffmpeg.filter(
+                [small.filter("pad", columns, frame_size), full.filter("pad", columns, height)], "vstack"
+            )
+        passthrough = {"fps_mode": "passthrough"} if frame_step else {}  # no frame repeated to keep a rate
+        outputs.append(video.output("pipe:1", format="rawvideo", pix_fmt="rgb24", **passthrough))
     if streams.has_audio:
         outputs.append(src.audio.output(f"pipe:{audio_fd}", format="f32le", ac=1, ar=SAMPLE_RATE))
     return list(ffmpeg.merge_outputs(*outputs).global_args("-hide_banner", "-loglevel", "error", "-nostats").get_args())
@@ -136,13 +182,26 @@ class MediaDecoder:
     `audio()` concurrently; `wait()` for the exit status; `close()` always (kills ffmpeg).
     """
 
-    def __init__(self, fmt: str, frame_rate: float, settings: DecodeSettings, pcm: tuple[int, int] = (0, 0)):
+    def __init__(
+        self,
+        fmt: str,
+        frame_rate: float,
+        settings: DecodeSettings,
+        pcm: tuple[int, int] = (0, 0),
+        full_frames: bool = False,
+        by_count: bool = False,
+    ):
         if fmt not in FORMATS:
             raise InvalidRequest(f"unknown format {fmt!r}; use one of {', '.join(sorted(FORMATS))}")
         self.format = fmt
         self.frame_rate = frame_rate
         self.settings = settings
         self.pcm = pcm
+        self.full_frames = full_frames  # also decode each frame at its own size (frames_and_full)
+        # Sample one frame every int(video fps / frame_rate) decoded frames, as Meta's vPDQ hasher does,
+        # instead of by time (when the video's rate is known): for hashing whole files, not for streams.
+        self.by_count = by_count
+        self.frame_step = 0  # the step used, once ffmpeg runs; 0: sampled by time
         self.spooled = False
         self.frames_decoded = 0
         self.audio_samples = 0
@@ -162,6 +221,7 @@ class MediaDecoder:
         self._stderr_task: asyncio.Task[None] | None = None
         self._audio_reader: asyncio.StreamReader | None = None
         self._audio_transport: asyncio.BaseTransport | None = None
+        self._full_size: tuple[int, int] | None = None
 
     # -- input side -------------------------------------------------------------------------
 
@@ -296,9 +356,20 @@ class MediaDecoder:
 
     async def _start(self, source: str, streams: MediaStreams) -> None:
         read_fd, write_fd = os.pipe()
+        self._full_size = streams.full_size(self.settings.full_frame_max_pixels) if self.full_frames else None
+        if self.by_count and streams.frame_rate > 0:
+            self.frame_step = max(1, int(streams.frame_rate / self.frame_rate))
         try:
             args = ffmpeg_args(
-                source, self._demuxer, streams, self.frame_rate, self.settings.frame_size, write_fd, self.pcm
+                source,
+                self._demuxer,
+                streams,
+                self.frame_rate,
+                self.settings.frame_size,
+                write_fd,
+                self.pcm,
+                self._full_size,
+                self.frame_step,
             )
             args[0:0] = [self.settings.ffmpeg]
             self._proc = await asyncio.create_subprocess_exec(
@@ -341,6 +412,12 @@ class MediaDecoder:
 
     async def frames(self) -> AsyncIterator[np.ndarray]:
         """Sampled frames, frame_size x frame_size x 3 uint8; frame i shows time i / frame_rate."""
+        async for frame, _ in self.frames_and_full():
+            yield frame
+
+    async def frames_and_full(self) -> AsyncIterator[tuple[np.ndarray, np.ndarray | None]]:
+        """Each sampled frame as `frames()` gives it, with the same frame at its own size (uint8 RGB,
+        height x width x 3) when the decoder was made with `full_frames` and the video's size is known."""
         await self._started.wait()
         self._raise_failure()
         assert self._proc is not None and self._streams is not None
@@ -348,14 +425,20 @@ class MediaDecoder:
             return
         assert self._proc.stdout is not None
         size = self.settings.frame_size
-        nbytes = size * size * 3
+        width, height = self._full_size or (size, 0)
+        columns = max(width, size)
+        nbytes = columns * (size + height) * 3
         while True:
             try:
                 raw = await self._proc.stdout.readexactly(nbytes)
             except asyncio.IncompleteReadError:
                 return
             self.frames_decoded += 1
-            yield np.frombuffer(raw, dtype=np.uint8).reshape(size, size, 3)
+            picture = np.frombuffer(raw, dtype=np.uint8).reshape(size + height, columns, 3)
+            if not height:
+                yield picture, None
+            else:
+                yield np.ascontiguousarray(picture[:size, :size]), picture[size:, :width]
 
     async def audio(self) -> AsyncIterator[np.ndarray]:
         """Mono float32 audio at 16 kHz, in blocks of about AUDIO_BLOCK_SECONDS."""
@@ -380,6 +463,17 @@ class MediaDecoder:
     def aspect(self) -> float:
         """Display width / height of the video (frames are squashed to a square), 0 if unknown."""
         return self._streams.aspect if self._streams is not None else 0.0
+
+    @property
+    def video_frame_rate(self) -> float:
+        """The video's own frames per second, 0 if unknown (before ffmpeg started, or no video)."""
+        return self._streams.frame_rate if self._streams is not None else 0.0
+
+    def frame_time(self, index: int) -> float:
+        """Seconds from the first video frame to sampled frame `index`."""
+        if self.frame_step:
+            return index * self.frame_step / self.video_frame_rate
+        return index / self.frame_rate
 
     @property
     def media_seconds(self) -> float:
@@ -425,7 +519,15 @@ def _parse_probe(out: bytes, err: bytes, fmt: str) -> MediaStreams:
         listed = []
     kinds = {s.get("codec_type") for s in listed}
     video: dict[str, object] = next((s for s in listed if s.get("codec_type") == "video"), {})
-    streams = MediaStreams(has_video="video" in kinds, has_audio="audio" in kinds, aspect=_aspect(video))
+    width, height = video.get("width"), video.get("height")
+    streams = MediaStreams(
+        has_video="video" in kinds,
+        has_audio="audio" in kinds,
+        aspect=_aspect(video),
+        width=width if isinstance(width, int) else 0,
+        height=height if isinstance(height, int) else 0,
+        frame_rate=_rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate")),
+    )
     if not (streams.has_video or streams.has_audio):
         detail = err.decode(errors="replace").strip().splitlines()[-2:]
         raise InvalidMedia(
@@ -434,6 +536,16 @@ def _parse_probe(out: bytes, err: bytes, fmt: str) -> MediaStreams:
             + "; check that the config's format matches the bytes"
         )
     return streams
+
+
+def _rate(value: object) -> float:
+    """A probed frame rate such as "25/1" or "30000/1001" in frames per second; 0 when absent or 0/0."""
+    num, _, den = str(value or "").partition("/")
+    try:
+        rate = float(num) / float(den or 1)
+    except (ValueError, ZeroDivisionError):
+        return 0.0
+    return rate if rate > 0 and rate < 1000 else 0.0
 
 
 def _aspect(video: dict[str, object]) -> float:

@@ -45,6 +45,10 @@ class TooLarge(VigilError):
     """A chunk or a query is over its size limit."""
 
 
+class Unsupported(VigilError):
+    """The server's configuration cannot do what was asked (e.g. frame descriptions without a label-space model)."""
+
+
 class Overloaded(VigilError):
     """Too much work queued; retry later with backoff.
 

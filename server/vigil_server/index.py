@@ -17,6 +17,7 @@ import numpy as np
 
 from vigil_server.batching import BatchOptions, BatchWorker
 from vigil_server.calibrate import Calibration, Calibrator
+from vigil_server.listing import Cursor, SegmentPage, list_page
 from vigil_server.store import SegmentStore
 from vigil_server.types import Match, Modality, SearchFilter, Segment
 
@@ -74,6 +75,10 @@ class SegmentIndex:
             return matches[:top_k]
 
         return await asyncio.to_thread(run)
+
+    async def list_segments(self, search_filter: SearchFilter, size: int, after: Cursor | None) -> SegmentPage:
+        """Stored segments passing the filter, in time order, `size` at a time (listing.py)."""
+        return await asyncio.to_thread(list_page, self.store, search_filter, size, after)
 
     async def get(self, segment_id: str, tenant: str) -> tuple[Segment, np.ndarray] | None:
         """A stored segment and its vector, or None."""

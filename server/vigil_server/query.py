@@ -23,17 +23,19 @@ from vigil_server.clock import AudioWindow
 from vigil_server.decode import DecodeSettings
 from vigil_server.errors import InvalidMedia, NotFound
 from vigil_server.index import SegmentIndex
-from vigil_server.speech import SpeechSegmenter
+from vigil_server.settings import SpeechSettings
+from vigil_server.speech import SpeechRegions, SpeechSegmenter
 from vigil_server.types import ImageItem, QueryItem, SegmentRef, TextItem, VideoClip
 from vigil_server.vectors import normalise
 from vigil_server.workers import ModelWorkers
 
 
 class QueryEmbedder:
-    def __init__(self, workers: ModelWorkers, index: SegmentIndex, decode: DecodeSettings):
+    def __init__(self, workers: ModelWorkers, index: SegmentIndex, decode: DecodeSettings, speech: SpeechSettings):
         self.workers = workers
         self.index = index
         self.decode = decode
+        self.speech = speech
 
     async def embed(self, item: QueryItem, tenant: str) -> np.ndarray:
         if isinstance(item, TextItem):
@@ -61,7 +63,8 @@ class QueryEmbedder:
         """One vector for the clip's speech and one for its sound, where there is any."""
         if audio.size == 0:
             return []
-        segmenter = SpeechSegmenter(self.workers.detect_speech, self.workers.transcribe, "")
+        regions = SpeechRegions(self.workers.scan_speech, self.workers.vad_window, self.speech)
+        segmenter = SpeechSegmenter(regions, self.workers.transcribe, "")
         spans = await segmenter.push(AudioWindow(0, audio)) + await segmenter.flush()
         windows = await self.workers.tag_sound(audio, wait=False)
         parts = []

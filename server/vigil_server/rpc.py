@@ -41,6 +41,7 @@ from vigil_server.errors import (
     Overloaded,
     StoreUnavailable,
     TooLarge,
+    Unsupported,
     VigilError,
 )
 
@@ -56,6 +57,7 @@ STATUS: dict[type[VigilError], grpc.StatusCode] = {
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
     TooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Unsupported: grpc.StatusCode.FAILED_PRECONDITION,
     NotReady: grpc.StatusCode.UNAVAILABLE,
     StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
 }

@@ -7,27 +7,39 @@ alert delivery for the moderation calls. It starts and stops the workers in orde
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 
 from vigil_server.admission import Admission
 from vigil_server.alerts import AlertHub, Subscription
+from vigil_server.captions import CaptionHub, CaptionWatch
+from vigil_server.errors import Unsupported
 from vigil_server.index import SegmentIndex
 from vigil_server.ingest import IngestParts, IngestSession
-from vigil_server.moderation import Moderation
+from vigil_server.listing import Cursor, SegmentPage
+from vigil_server.moderation import Lookup, Moderation
 from vigil_server.query import QueryEmbedder
 from vigil_server.types import (
     Alert,
+    AlertRecord,
+    BankInfo,
     BankItem,
     BankItemSpec,
+    BankSettingsChange,
     Chunk,
+    HashListForm,
+    HashQuery,
     IngestEvent,
+    LookupMatch,
     Match,
+    ReferenceKind,
+    SearchFilter,
     SearchQuery,
     SegmentRef,
     StandingQuery,
     StandingQuerySpec,
     StreamConfig,
+    Verdict,
     WatchFilter,
 )
 from vigil_server.workers import ModelWorkers
@@ -39,10 +51,12 @@ class VigilService:
         parts: IngestParts,
         query: QueryEmbedder,
         admission: Admission,
+        lookup: Lookup,
     ):
         self.parts = parts
         self.query = query
         self.admission = admission
+        self.lookup = lookup
 
     @property
     def workers(self) -> ModelWorkers:
@@ -59,6 +73,10 @@ class VigilService:
     @property
     def alerts(self) -> AlertHub:
         return self.parts.alerts
+
+    @property
+    def captions(self) -> CaptionHub:
+        return self.parts.captions
 
     def start(self) -> None:
         """Start the worker threads; call from the event loop that serves."""
@@ -87,6 +105,25 @@ class VigilService:
             search_filter = replace(search_filter, exclude_ids=(query.item.segment_id,))
         return await self.index.search(vector, search_filter, query.top_k)
 
+    async def list_segments(self, search_filter: SearchFilter, page_size: int, after: Cursor | None) -> SegmentPage:
+        """A stream's stored segments in time order, a page at a time."""
+        return await self.index.list_segments(search_filter, page_size, after)
+
+    # -- captions
+
+    def watch_captions(
+        self, tenant: str, stream_id: str, interims: bool, descriptions: bool, replay: int | None
+    ) -> CaptionWatch:
+        """A stream's captions: its state, a replay of up to `replay` finals (None: all kept), then live ones."""
+        if descriptions and not self.workers.describes_frames:
+            raise Unsupported(
+                "frame descriptions need a model that names what frames show; this server's space cannot "
+                "(descriptions work with the packaged label-space model)",
+                field="descriptions",
+            )
+        kept = self.captions.settings.replay
+        return self.captions.watch(tenant, stream_id, interims, descriptions, kept if replay is None else replay)
+
     # -- moderation
 
     async def add_query(self, spec: StandingQuerySpec) -> StandingQuery:
@@ -110,14 +147,50 @@ class VigilService:
         await self.moderation.remove_item(item_id, tenant)
 
     async def import_hashes(
-        self, bank: str, text: str, label: str, archive_window_s: float | None, tenant: str
-    ) -> tuple[int, int]:
-        """Import a PDQ hash list; returns (items imported, archive alerts raised)."""
-        imported, alerts = await self.moderation.import_hashes(bank, text, label, archive_window_s, tenant)
+        self,
+        bank: str,
+        text: str,
+        label: str,
+        archive_window_s: float | None,
+        tenant: str,
+        signal_type: str = "",
+        external_id: str = "",
+    ) -> tuple[dict[str, int], int]:
+        """Import a hash list; returns (items imported per signal, archive alerts raised)."""
+        imported, alerts = await self.moderation.import_hashes(
+            bank, text, label, archive_window_s, tenant, signal_type, external_id
+        )
         return imported, self._deliver(alerts)
 
-    def export_hashes(self, bank: str, tenant: str) -> str:
+    def export_hashes(self, bank: str, tenant: str, form: HashListForm = HashListForm.PDQ, item_id: str = "") -> str:
+        """A bank's (or an item's) hashes as a list: PDQ-only, typed, or one item's vPDQ file."""
+        if form is HashListForm.TYPED:
+            return self.moderation.export_typed(bank, tenant, item_id)
+        if form is HashListForm.VPDQ:
+            return self.moderation.export_file("vpdq", item_id, tenant)
         return self.moderation.export_hashes(bank, tenant)
+
+    # -- lookups, bank settings, reviews
+
+    async def match_file(self, kind: ReferenceKind, data: bytes, fmt: str, tenant: str) -> list[LookupMatch]:
+        """The bank items an uploaded file matches; nothing is stored or alerted."""
+        return await self.lookup.match_file(kind, data, fmt, tenant)
+
+    async def match_hashes(self, queries: Sequence[HashQuery], tenant: str) -> list[LookupMatch]:
+        """The bank items some hashes match; nothing is stored or alerted."""
+        return await self.lookup.match_hashes(queries, tenant)
+
+    async def set_bank(self, change: BankSettingsChange) -> BankInfo:
+        return await self.moderation.set_bank(change)
+
+    def list_banks(self, tenant: str) -> list[BankInfo]:
+        return self.moderation.banks_of(tenant)
+
+    def default_thresholds(self) -> dict[str, float]:
+        return self.moderation.default_thresholds()
+
+    async def review_alert(self, alert_id: str, tenant: str, verdict: Verdict, reviewer: str, note: str) -> AlertRecord:
+        return await self.moderation.review(alert_id, tenant, verdict, reviewer, note)
 
     def watch(self, watch: WatchFilter) -> Subscription:
         """Alerts that pass the filter, from this call on."""

@@ -17,6 +17,17 @@ from vigil_server.rpc import current_stream, streaming, unary
 from vigil_server.service import VigilService
 from vigil_server.types import DEFAULT_TENANT
 from vigil_server.wire import alert_proto, chunks, event_proto, match_proto, search_query, stream_config
+from vigil_server.wire_captions import caption_event_proto, caption_request, segment_listing, segment_page_proto
+from vigil_server.wire_lookup import (
+    alert_record_proto,
+    bank_proto,
+    bank_settings_change,
+    export_form,
+    hash_queries,
+    match_file_request,
+    match_response,
+    review_request,
+)
 from vigil_server.wire_moderation import (
     archive_window,
     bank_item_proto,
@@ -68,6 +79,31 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
     ) -> vigil_pb2.SearchResponse:
         matches = await self.state.ready().search(search_query(request))
         return vigil_pb2.SearchResponse(matches=[match_proto(m) for m in matches])
+
+    @unary
+    async def ListSegments(  # noqa: N802 - generated name
+        self, request: vigil_pb2.ListSegmentsRequest, context: grpc.aio.ServicerContext
+    ) -> vigil_pb2.ListSegmentsResponse:
+        listing = segment_listing(request)
+        page = await self.state.ready().list_segments(listing.filter, listing.page_size, listing.after)
+        return segment_page_proto(page, listing.filter)
+
+    @streaming
+    async def WatchCaptions(  # noqa: N802 - generated name
+        self, request: vigil_pb2.WatchCaptionsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[vigil_pb2.CaptionEvent]:
+        asked = caption_request(request)
+        current_stream.set(asked.stream_id)
+        watch = self.state.ready().watch_captions(
+            DEFAULT_TENANT, asked.stream_id, asked.interims, asked.descriptions, asked.replay
+        )
+        try:
+            # Response headers now tell the client it is registered: every caption from here on reaches it.
+            await context.send_initial_metadata(())
+            async for event in watch:
+                yield caption_event_proto(event)
+        finally:
+            watch.close()
 
     # -- moderation
 
@@ -123,15 +159,17 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
         text = hash_list(request)
         window = archive_window(request.archive_window, "archive_window")
         service = self.state.ready()
-        imported, alerts = await service.import_hashes(request.bank, text, request.label, window, DEFAULT_TENANT)
-        return vigil_pb2.ImportHashesResponse(imported=imported, archive_alerts=alerts)
+        imported, alerts = await service.import_hashes(request.bank, text, request.label, window, DEFAULT_TENANT,
+                                                       request.signal_type, request.external_id)  # fmt: skip
+        return vigil_pb2.ImportHashesResponse(imported=sum(imported.values()), archive_alerts=alerts, signals=imported)
 
     @unary
     async def ExportHashes(  # noqa: N802 - generated name
         self, request: vigil_pb2.ExportHashesRequest, context: grpc.aio.ServicerContext
     ) -> vigil_pb2.ExportHashesResponse:
-        bank = bank_name(request.bank) if request.bank else ""
-        return vigil_pb2.ExportHashesResponse(hash_list=self.state.ready().export_hashes(bank, DEFAULT_TENANT))
+        bank, form, item_id = export_form(request)
+        text = self.state.ready().export_hashes(bank, DEFAULT_TENANT, form, item_id)
+        return vigil_pb2.ExportHashesResponse(hash_list=text)
 
     @streaming
     async def Watch(  # noqa: N802 - generated name
@@ -145,3 +183,42 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
                 yield alert_proto(alert)
         finally:
             subscription.close()
+
+    # -- hash sharing: lookups, bank settings, reviews
+
+    @unary
+    async def MatchFile(  # noqa: N802 - generated name
+        self, request_iterator: AsyncIterator[vigil_pb2.MatchFileRequest], context: grpc.aio.ServicerContext
+    ) -> vigil_pb2.MatchResponse:
+        service = self.state.ready()
+        kind, data, fmt = await match_file_request(request_iterator)
+        return match_response(await service.match_file(kind, data, fmt, DEFAULT_TENANT))
+
+    @unary
+    async def MatchHashes(  # noqa: N802 - generated name
+        self, request: vigil_pb2.MatchHashesRequest, context: grpc.aio.ServicerContext
+    ) -> vigil_pb2.MatchResponse:
+        queries = hash_queries(request)
+        return match_response(await self.state.ready().match_hashes(queries, DEFAULT_TENANT))
+
+    @unary
+    async def SetBankSettings(  # noqa: N802 - generated name
+        self, request: vigil_pb2.SetBankSettingsRequest, context: grpc.aio.ServicerContext
+    ) -> vigil_pb2.Bank:
+        return bank_proto(await self.state.ready().set_bank(bank_settings_change(request)))
+
+    @unary
+    async def ListBanks(  # noqa: N802 - generated name
+        self, request: vigil_pb2.ListBanksRequest, context: grpc.aio.ServicerContext
+    ) -> vigil_pb2.ListBanksResponse:
+        service = self.state.ready()
+        banks = [bank_proto(b) for b in service.list_banks(DEFAULT_TENANT)]
+        return vigil_pb2.ListBanksResponse(banks=banks, default_thresholds=service.default_thresholds())
+
+    @unary
+    async def ReviewAlert(  # noqa: N802 - generated name
+        self, request: vigil_pb2.ReviewAlertRequest, context: grpc.aio.ServicerContext
+    ) -> vigil_pb2.AlertRecord:
+        alert_id, verdict, reviewer, note = review_request(request)
+        record = await self.state.ready().review_alert(alert_id, DEFAULT_TENANT, verdict, reviewer, note)
+        return alert_record_proto(record)

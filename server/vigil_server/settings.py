@@ -20,12 +20,15 @@ from typing import Any, TypeVar, get_type_hints
 
 from vigil_models import DEFAULT_SPACE, DEFAULT_SPEECH_MODEL, SPACES, SPEECH_MODELS
 from vigil_models.hashing import FINGERPRINT_MATCH_SCORE, PDQ_MATCH_DISTANCE, PDQ_MIN_QUALITY
+from vigil_models.vpdq import VPDQ_MATCH_PERCENT, VPDQ_MAX_DISTANCE, VPDQ_MIN_QUALITY
 from vigil_server.batching import BatchOptions
 
 MiB = 1 << 20
 # Limits a request may not exceed whatever the flags say; wire*.py checks requests against them.
 MAX_FRAME_RATE = 30.0  # frames sampled per second
 MAX_CHUNK_MIB = 64.0  # the largest --max-chunk-mib
+MAX_CAPTION_REPLAY = 100  # final captions kept per stream for clients that join late
+MAX_PAGE_SIZE = 1000  # segments per ListSegments page
 ENV_PREFIX = "VIGIL_"
 # The default of --model-cache stands for $XDG_CACHE_HOME/vigil, else ~/.cache/vigil: parser(), and
 # so load_settings(), resolves it against the env mapping given (user_cache_dir); Settings() keeps it.
@@ -178,6 +181,68 @@ class ModerationSettings:
         "minimum Chromaprint score (1 - 2 x bit error rate) for an audio match",
         bounds=Bounds(gt=0, le=1),
     )
+    vpdq_max_distance: int = _flag(
+        VPDQ_MAX_DISTANCE,
+        "vpdq-max-distance",
+        "vPDQ: PDQ distance (of 256 bits) at most which a stream frame matches a reference video's frame",
+        bounds=Bounds(ge=0, le=256),
+    )
+    vpdq_min_quality: int = _flag(
+        VPDQ_MIN_QUALITY,
+        "vpdq-min-quality",
+        "vPDQ: minimum PDQ quality (0-100) of the frames compared, on both sides",
+        bounds=Bounds(ge=0, le=100),
+    )
+    vpdq_match_percent: float = _flag(
+        VPDQ_MATCH_PERCENT,
+        "vpdq-match-percent",
+        "vPDQ: share (%) of a reference video's frames a recent stretch of the stream must match",
+        bounds=Bounds(gt=0, le=100),
+    )
+
+
+@dataclass(frozen=True)
+class SpeechSettings:
+    """How a stream's audio is cut into speech regions (regions.py); each region is transcribed once."""
+
+    min_silence_s: float = _flag(
+        0.6, "speech-min-silence", "seconds of silence that end a speech region", bounds=Bounds(gt=0, le=5)
+    )
+    max_region_s: float = _flag(
+        6.0,
+        "speech-max-region",
+        "longest speech region in seconds; longer speech is cut at its quietest point in the second half",
+        bounds=Bounds(ge=1, le=30),
+    )
+    threshold: float = 0.5  # Silero speech probability at which a 32 ms window counts as speech
+    neg_threshold: float = 0.35  # below this a window counts as silence; in between, as the window before it
+    min_speech_s: float = 0.25  # regions ended by silence with less speech than this are dropped
+    pad_s: float = 0.25  # audio kept before a region's first speech and after its last (at most min_silence_s)
+
+
+@dataclass(frozen=True)
+class CaptionSettings:
+    """Live captions (captions.py, live_speech.py) and frame descriptions (describe.py)."""
+
+    interim_every_s: float = _flag(
+        1.0,
+        "interim-every",
+        "seconds between interim captions while someone speaks and a client watches; 0: final captions only",
+        bounds=Bounds(ge=0, le=10),
+    )
+    replay: int = _flag(
+        10,
+        "caption-replay",
+        "final captions a WatchCaptions client gets first when it joins a stream late",
+        bounds=Bounds(ge=0, le=MAX_CAPTION_REPLAY),
+    )
+    min_interim_s: float = 0.5  # an open region gets its first interim once it holds this much audio
+    feeds: int = 1024  # streams whose feeds are kept (the least recently used idle feed goes first)
+    watch_queue: int = 1000  # captions a WatchCaptions call may have waiting before it is ended
+    scene_change: float = 0.1  # mean absolute difference of 16x16 colour thumbnails (0-1) that makes a new scene
+    describe_every_s: float = 2.0  # at most one frame description per this many seconds of a stream
+    concepts: int = 3  # classes named in a description, at most
+    min_concept_score: float = 0.05  # classes below this probability are left out (the top one never is)
 
 
 @dataclass(frozen=True)
@@ -201,6 +266,8 @@ class Settings:
     models: ModelSettings = ModelSettings()
     ingest: IngestSettings = IngestSettings()
     moderation: ModerationSettings = ModerationSettings()
+    speech: SpeechSettings = SpeechSettings()
+    captions: CaptionSettings = CaptionSettings()
     workers: WorkerSettings = WorkerSettings()
 
 

@@ -246,6 +246,33 @@ class SegmentStore:
             return None
         return _segment(rows[0], segment_id), np.asarray(rows[0]["vector"], dtype=np.float32)
 
+    def segments(self, f: SearchFilter, starts: tuple[float, float | None], limit: int) -> list[Segment]:
+        """Up to `limit` stored segments that pass the filter and start in [starts[0], starts[1]), in no order."""
+        rows = self._call(
+            lambda: self._client.query(
+                self.collection,
+                filter=_starting(f, starts),
+                output_fields=["segment_id", *FIELDS],
+                limit=limit,
+                timeout=self.settings.timeout_s,
+                consistency_level="Session",
+            )
+        )
+        return [_segment(row, row["segment_id"]) for row in rows]
+
+    def count_segments(self, f: SearchFilter, starts: tuple[float, float | None]) -> int:
+        """How many stored segments pass the filter and start in [starts[0], starts[1]) (None: no upper bound)."""
+        rows = self._call(
+            lambda: self._client.query(
+                self.collection,
+                filter=_starting(f, starts),
+                output_fields=["count(*)"],
+                timeout=self.settings.timeout_s,
+                consistency_level="Session",
+            )
+        )
+        return int(rows[0]["count(*)"]) if rows else 0
+
     def sample_vectors(self, modality: Modality, limit: int) -> np.ndarray:
         """Up to `limit` stored vectors of one modality (to rebuild calibration statistics)."""
         rows = self._call(
@@ -295,6 +322,12 @@ def _segment(e: dict[str, Any], segment_id: object) -> Segment:
         translation=e["translation"],
         tenant=e["tenant"],
     )
+
+
+def _starting(f: SearchFilter, starts: tuple[float, float | None]) -> str:
+    """The filter's expression, for segments starting in [starts[0], starts[1])."""
+    expression = f"{filter_expression(f)} and start >= {float(starts[0])!r}"
+    return expression if starts[1] is None else f"{expression} and start < {float(starts[1])!r}"
 
 
 def _retriable(exc: MilvusException | grpc.RpcError) -> bool:

@@ -139,6 +139,8 @@ class MatchMethod(enum.Enum):
     EMBEDDING = "embedding"
     PDQ = "pdq"
     FINGERPRINT = "fingerprint"
+    VPDQ = "vpdq"  # enough of a reference video's frames within a recent stretch of the stream
+    EXACT = "exact"  # the same bytes: an MD5 or SHA-256 of the whole file
 
 
 class ReferenceKind(enum.Enum):
@@ -146,6 +148,8 @@ class ReferenceKind(enum.Enum):
     AUDIO = "audio"
     VIDEO = "video"
     PDQ_HASH = "pdq_hash"
+    VPDQ_HASH = "vpdq_hash"  # a video's vPDQ hash imported without the video
+    FILE_HASH = "file_hash"  # an MD5 or SHA-256 of a file imported without the file
 
 
 ExampleItem = TextItem | ImageItem | AudioClip | VideoClip
@@ -191,7 +195,7 @@ class BankItemSpec:
     tenant: str = DEFAULT_TENANT
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SignalAmount:
     """How much of a reference item one signal describes: hashes, descriptors, seconds of audio."""
 
@@ -200,7 +204,7 @@ class SignalAmount:
     amount: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a bank may hold millions of items
 class BankItem:
     item_id: str
     bank: str
@@ -210,6 +214,8 @@ class BankItem:
     signals: tuple[SignalAmount, ...]  # one per signal that describes the item
     created_at: float  # unix seconds
     tenant: str = DEFAULT_TENANT
+    confirmed: int = 0  # its alerts reviewers confirmed
+    dismissed: int = 0  # its alerts reviewers dismissed
 
     @property
     def pdq_hashes(self) -> int:
@@ -284,6 +290,99 @@ class Alert:
     def fingerprint_score(self) -> float | None:
         """The Chromaprint score, when the audio matched by fingerprint."""
         return next((e.value for e in self.evidence if e.method is MatchMethod.FINGERPRINT and e.matched), None)
+
+
+@dataclass(frozen=True)
+class BankSettings:
+    """How a bank's items are matched; a bank nobody configured has the defaults."""
+
+    bank: str
+    enabled: bool = True  # a disabled bank's items match nothing (live, archive or lookups)
+    allow_list: bool = False  # its matches raise no alert and keep every other bank's off the same media
+    thresholds: tuple[tuple[str, float], ...] = ()  # (signal name, threshold in that signal's measure), sorted
+    tenant: str = DEFAULT_TENANT
+    updated_at: float = 0.0  # unix seconds; 0: never set
+
+    def threshold(self, signal: str) -> float | None:
+        return next((value for name, value in self.thresholds if name == signal), None)
+
+
+@dataclass(frozen=True)
+class BankInfo:
+    settings: BankSettings
+    items: int  # items in the bank
+    suppressed: int  # alerts of other banks its allow-list matches kept back, since the bank was first set
+
+
+@dataclass(frozen=True)
+class BankSettingsChange:
+    """A SetBankSettings request: None leaves a setting as it is."""
+
+    bank: str
+    enabled: bool | None = None
+    allow_list: bool | None = None
+    thresholds: tuple[tuple[str, float], ...] = ()  # set these (signal, threshold) overrides
+    clear_thresholds: tuple[str, ...] = ()  # and drop the overrides of these signals
+    tenant: str = DEFAULT_TENANT
+
+
+class Verdict(enum.Enum):
+    CONFIRMED = "confirmed"  # the alert was right
+    DISMISSED = "dismissed"  # a false alarm: the same item on the same stream is not alerted again
+
+
+@dataclass(frozen=True)
+class Review:
+    verdict: Verdict
+    reviewer: str
+    note: str
+    reviewed_at: float  # unix seconds
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """What is kept of a raised alert, so it can be found by id and reviewed."""
+
+    alert_id: str
+    kind: AlertKind
+    match_id: str
+    bank: str
+    stream_id: str
+    start: float
+    end: float
+    raised_at: float
+    review: Review | None = None
+    tenant: str = DEFAULT_TENANT
+
+
+class HashListForm(enum.Enum):
+    PDQ = "pdq"  # `pdq_hash,quality,label` CSV of PDQ hashes
+    TYPED = "typed"  # `signal_type,signal_value,label,external_id` CSV of every hash with an exchange form
+    VPDQ = "vpdq"  # one item's vPDQ hash as Meta's file
+
+
+@dataclass(frozen=True)
+class HashQuery:
+    """A hash to look up: its signal type (python-threatexchange's name) and its text."""
+
+    signal_type: str
+    value: str
+
+
+@dataclass(frozen=True)
+class LookupMatch:
+    """A bank item that a looked-up file or hash matches."""
+
+    item: BankItem
+    evidence: tuple[Evidence, ...]  # the signals that matched, with their values
+    start: float = 0.0  # where in the looked-up media (seconds), for media; 0 for hashes
+    end: float = 0.0
+    query: int = -1  # MatchHashes: the index of the hash that matched (the first one); -1 for files
+    allow_list: bool = False  # the item's bank is an allow-list
+
+    @property
+    def methods(self) -> tuple[MatchMethod, ...]:
+        return tuple(e.method for e in self.evidence if e.matched and e.method is not None)
 
 
 # What an Ingest call streams back.

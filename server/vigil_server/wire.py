@@ -242,6 +242,8 @@ METHOD_TO_PROTO = {
     MatchMethod.EMBEDDING: vigil_pb2.MATCH_METHOD_EMBEDDING,
     MatchMethod.PDQ: vigil_pb2.MATCH_METHOD_PDQ,
     MatchMethod.FINGERPRINT: vigil_pb2.MATCH_METHOD_FINGERPRINT,
+    MatchMethod.VPDQ: vigil_pb2.MATCH_METHOD_VPDQ,
+    MatchMethod.EXACT: vigil_pb2.MATCH_METHOD_EXACT,
 }
 
 

@@ -40,6 +40,8 @@ KIND_FROM_PROTO = {
 KIND_TO_PROTO = {
     **{v: k for k, v in KIND_FROM_PROTO.items()},
     ReferenceKind.PDQ_HASH: vigil_pb2.REFERENCE_KIND_PDQ_HASH,
+    ReferenceKind.VPDQ_HASH: vigil_pb2.REFERENCE_KIND_VPDQ_HASH,
+    ReferenceKind.FILE_HASH: vigil_pb2.REFERENCE_KIND_FILE_HASH,
 }
 
 
@@ -147,8 +149,12 @@ async def bank_item_spec(requests: AsyncIterator[vigil_pb2.AddBankItemRequest]) 
 def hash_list(msg: vigil_pb2.ImportHashesRequest) -> str:
     bank_name(msg.bank)
     if len(msg.hash_list) > MAX_HASH_LIST_BYTES:
-        raise TooLarge(f"the hash list is over {MAX_HASH_LIST_BYTES >> 20} MiB; import it in parts")
+        raise TooLarge(f"the hash list is over {MAX_HASH_LIST_BYTES >> 20} MiB; import it in parts", field="hash_list")
     _short(msg.label, "label")
+    _short(msg.external_id, "external_id")
+    if len(msg.signal_type) > MAX_ID_CHARS:
+        raise InvalidRequest(f"signal_type is a signal type name such as pdq or vpdq, got {msg.signal_type[:80]!r}",
+                             field="signal_type")  # fmt: skip
     return msg.hash_list
 
 
@@ -183,4 +189,6 @@ def bank_item_proto(item: BankItem) -> vigil_pb2.BankItem:
         fingerprint_seconds=item.fingerprint_seconds,
         created_at=item.created_at,
         signals={s.signal: s.amount for s in item.signals},
+        confirmed=item.confirmed,
+        dismissed=item.dismissed,
     )

@@ -4,22 +4,63 @@ Frames and texts are embedded in batches across streams; voice activity detectio
 transcription and sound tagging take one request at a time (their inputs differ in length),
 each on its own thread. Callers await the result; `wait=False` fails fast with Overloaded when
 the model's queue is full (searches), `wait=True` waits for room (ingest).
+
+The image worker also names what frames show (frame descriptions), on the same thread as the
+frame encoder, which is the same model.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 
-from vigil_models import ModelSet, SoundWindow, SpeechRegion, TranscriptPiece
+from vigil_models import Concept, ModelSet, SoundWindow, TranscriptPiece, VadState
 from vigil_server.batching import BatchWorker
 from vigil_server.settings import WorkerSettings
 
 
 def _rows(matrix: np.ndarray) -> list[np.ndarray]:
     return list(matrix)
+
+
+@dataclass(frozen=True)
+class _Labels:
+    """An image worker request for a frame's top classes, beside the usual embedding requests."""
+
+    frame: np.ndarray
+    top_k: int
+
+
+@dataclass(frozen=True)
+class _Speech:
+    """A transcription request."""
+
+    audio: np.ndarray
+    language: str
+    words: bool = False
+    translate: bool = True
+
+
+_ImageJob = np.ndarray | _Labels
+_ImageResult = tuple[np.ndarray, np.ndarray] | list[Concept]
+
+
+def _image_batch(models: ModelSet, batch: list[_ImageJob]) -> list[_ImageResult]:
+    """Embed the frames of the batch in one pass; label the frames asked to be labelled."""
+    frames = [job for job in batch if isinstance(job, np.ndarray)]
+    embedded = iter(zip(*models.image.embed_and_describe(frames), strict=True)) if frames else iter(())
+    results: list[_ImageResult] = []
+    for job in batch:
+        if isinstance(job, _Labels):
+            assert models.labeler is not None, "no frame labeller in this model set"
+            results.append(models.labeler.labels([job.frame], job.top_k)[0])
+        else:
+            results.append(next(embedded))
+    return results
 
 
 class ModelWorkers:
@@ -30,16 +71,19 @@ class ModelWorkers:
         self.dim = models.text.dim  # the shared space
         self.descriptor_dim = models.image.descriptor_dim  # copy descriptors of frames
         self._text = BatchWorker[str, np.ndarray]("text", lambda b: _rows(models.text.embed(b)), text)
-        # Frames: the shared-space vector and the copy descriptor, from one forward pass.
-        self._image = BatchWorker[np.ndarray, tuple[np.ndarray, np.ndarray]](
-            "image", lambda b: list(zip(*models.image.embed_and_describe(b), strict=True)), image
+        # Frames: the shared-space vector and the copy descriptor, from one forward pass (or a frame's labels).
+        self._image = BatchWorker[_ImageJob, _ImageResult]("image", lambda b: _image_batch(models, b), image)
+        detector = models.detector
+        self.vad_window = detector.window  # samples per speech probability
+        self._vad = BatchWorker[tuple[VadState, np.ndarray], tuple[np.ndarray, VadState]](
+            "vad", lambda b: [detector.scan(state, audio) for state, audio in b], vad
         )
-        self._vad = BatchWorker[np.ndarray, list[SpeechRegion]](
-            "vad", lambda b: [models.detector.find(a) for a in b], vad
+        transcriber = models.transcriber
+        self._asr = BatchWorker[_Speech, list[TranscriptPiece]](
+            "asr", lambda b: [transcriber.transcribe(r.audio, r.language, r.words, r.translate) for r in b], asr
         )
-        self._asr = BatchWorker[tuple[np.ndarray, str], list[TranscriptPiece]](
-            "asr", lambda b: [models.transcriber.transcribe(a, lang) for a, lang in b], asr
-        )
+        self.describes_frames = models.labeler is not None
+        self._transcriptions = 0  # asked for, not answered yet
         self._sound = BatchWorker[np.ndarray, list[SoundWindow]](
             "sound", lambda b: [models.sound.tag(a) for a in b], sound
         )
@@ -68,18 +112,37 @@ class ModelWorkers:
 
     async def embed_frame(self, frame: np.ndarray, wait: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """A uint8 HxWx3 RGB frame's vector in the shared space and its copy descriptor."""
-        return await self._image.submit(frame, wait)
+        return cast(tuple[np.ndarray, np.ndarray], await self._image.submit(frame, wait))
 
     async def embed_frames(
         self, frames: Sequence[np.ndarray], wait: bool = True
     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        return await self._image.submit_many(frames, wait)
+        return cast(list[tuple[np.ndarray, np.ndarray]], await self._image.submit_many(frames, wait))
 
-    async def detect_speech(self, audio: np.ndarray) -> list[SpeechRegion]:
-        return await self._vad.submit(audio)
+    async def label_frame(self, frame: np.ndarray, top_k: int, wait: bool = True) -> list[Concept]:
+        """What a frame shows: the frame model's `top_k` classes in words, most likely first (see describes_frames)."""
+        return cast(list[Concept], await self._image.submit(_Labels(frame, top_k), wait))
 
-    async def transcribe(self, audio: np.ndarray, language: str) -> list[TranscriptPiece]:
-        return await self._asr.submit((audio, language))
+    async def scan_speech(self, state: VadState, audio: np.ndarray) -> tuple[np.ndarray, VadState]:
+        """Speech probabilities of the new complete windows of a stream's audio, and the stream's next state."""
+        return await self._vad.submit((state, audio))
+
+    def transcribe(
+        self, audio: np.ndarray, language: str, *, words: bool = False, translate: bool = True, wait: bool = True
+    ) -> asyncio.Future[list[TranscriptPiece]]:
+        """Queue a transcription; await the result. It counts as pending from this call until it is answered."""
+        answer = asyncio.ensure_future(self._asr.submit(_Speech(audio, language, words, translate), wait))
+        self._transcriptions += 1
+        answer.add_done_callback(self._transcribed)
+        return answer
+
+    def _transcribed(self, _: object) -> None:
+        self._transcriptions -= 1
+
+    @property
+    def transcriptions_pending(self) -> int:
+        """Transcriptions asked for and not answered yet (queued or running), counted from the moment they are asked."""
+        return self._transcriptions
 
     async def tag_sound(self, audio: np.ndarray, wait: bool = True) -> list[SoundWindow]:
         return await self._sound.submit(audio, wait)

@@ -1,14 +1,24 @@
 """Python client for Vigil. Install with `pip install ./clients/python`; the CLI is `vigil`."""
 
+from vigil_client.captions import (
+    CaptionInfo,
+    CaptionProgress,
+    CaptionWatch,
+    CaptionWordInfo,
+    CaptionWriter,
+    StreamState,
+)
 from vigil_client.client import (
     DEFAULT_SERVER,
     AlertWatch,
     SearchMatch,
     SegmentInfo,
+    SegmentPage,
     VigilClient,
     VigilError,
 )
 from vigil_client.errors import ErrorDetails, error_details
+from vigil_client.hash_sharing import AlertRecordInfo, BankInfo, EvidenceInfo, LookupMatchInfo
 from vigil_client.media import FORMAT_BY_EXTENSION, MODALITIES, MediaBytes, media_kind, read_chunks
 from vigil_client.moderation import (
     AddedBankItem,
@@ -25,15 +35,26 @@ __all__ = [
     "MODALITIES",
     "AddedBankItem",
     "AlertInfo",
+    "AlertRecordInfo",
     "AlertWatch",
+    "BankInfo",
     "BankItemInfo",
+    "CaptionInfo",
+    "CaptionProgress",
+    "CaptionWatch",
+    "CaptionWordInfo",
+    "CaptionWriter",
     "ErrorDetails",
+    "EvidenceInfo",
     "Example",
     "ImportedHashes",
+    "LookupMatchInfo",
     "MediaBytes",
     "SearchMatch",
     "SegmentInfo",
+    "SegmentPage",
     "StandingQueryInfo",
+    "StreamState",
     "VigilClient",
     "VigilError",
     "error_details",

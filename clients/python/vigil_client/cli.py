@@ -6,6 +6,8 @@ vigil search "a cat on a sofa" --top-k 5 --json
 vigil query add "someone selling fireworks" --modality speech --threshold 4
 vigil bank add logo.png --bank logos --label "banned logo"
 vigil watch --json
+vigil transcript cam-1 --format vtt -o cam-1.vtt
+vigil captions talk.ts --stream talk --format srt -o talk.srt
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from vigil_client.cli_captions import add_caption_commands
+from vigil_client.cli_hash_sharing import add_hash_sharing_commands
 from vigil_client.cli_moderation import add_moderation_commands, describe_alert
 from vigil_client.client import DEFAULT_CHUNK_BYTES, DEFAULT_SERVER, SegmentInfo, VigilClient, VigilError
 from vigil_client.media import FORMAT_BY_EXTENSION, MODALITIES, MediaBytes, read_chunks
@@ -179,7 +183,8 @@ def parser() -> argparse.ArgumentParser:
     health.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="wait up to this long for SERVING")
     health.set_defaults(run=cmd_health)
 
-    add_moderation_commands(sub)
+    add_hash_sharing_commands(sub, add_moderation_commands(sub))
+    add_caption_commands(sub)
     return p
 
 

@@ -3,8 +3,8 @@
 vigil query add "lighthouse keeper" --modality speech --threshold 4 --negative "a lighthouse tour"
 vigil query list --json
 vigil bank add logo.png --bank logos --label "banned logo" --external-id case-7
-vigil bank import hashes.csv --bank shared-list
-vigil bank export --bank shared-list -o hashes.csv
+vigil bank import hashes.csv --bank shared-list       # PDQ, typed (pdq, vpdq, video_md5, ...) or a vPDQ file
+vigil bank export --bank shared-list -o hashes.csv [--format typed | --format vpdq --item ID]
 vigil watch --bank logos --json --thumbnails alerts/
 """
 
@@ -75,7 +75,9 @@ def describe_item(item: BankItemInfo) -> str:
     external = f" ({item.external_id})" if item.external_id else ""
     hashes = f"  {item.pdq_hashes} PDQ" if item.pdq_hashes else ""
     audio = f"  {item.fingerprint_seconds:.1f} s fingerprinted" if item.fingerprint_seconds else ""
-    return f"{item.item_id}  {item.bank}  {item.kind:8}  {item.label!r}{external}{hashes}{audio}"
+    frames = f"  {item.signals['vpdq']:g} vPDQ frames" if item.signals.get("vpdq") else ""
+    reviews = f"  {item.confirmed} confirmed, {item.dismissed} dismissed" if item.confirmed or item.dismissed else ""
+    return f"{item.item_id}  {item.bank}  {item.kind:8}  {item.label!r}{external}{hashes}{audio}{frames}{reviews}"
 
 
 def describe_alert(a: AlertInfo) -> str:
@@ -89,7 +91,7 @@ def describe_alert(a: AlertInfo) -> str:
             "pdq": f"pdq {a.hash_distance}",
             "fingerprint": f"fingerprint {a.fingerprint_score or 0.0:.2f}",
             "embedding": f"embedding {a.cosine:.3f}",
-        }
+        }  # vpdq and exact are named as they are
         how = ", ".join(details.get(m, m) for m in a.methods)
     flags = (" archive" if a.from_archive else "") + (f" +{a.suppressed} held back" if a.suppressed else "")
     text = f"  {a.text!r}" if a.text else ""
@@ -160,15 +162,17 @@ def cmd_bank_remove(args: argparse.Namespace) -> int:
 def cmd_bank_import(args: argparse.Namespace) -> int:
     text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
     with VigilClient(args.server) as client:
-        done = client.import_hashes(text, bank=args.bank, label=args.label, archive_window=args.archive_window)
-    print(f"imported {done.imported} hashes into bank {args.bank}; {done.archive_alerts} archive alerts")
+        done = client.import_hashes(text, bank=args.bank, label=args.label, archive_window=args.archive_window,
+                                    signal_type=args.type, external_id=args.external_id)  # fmt: skip
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(done.signals.items()))
+    print(f"imported {done.imported} hashes ({kinds}) into bank {args.bank}; {done.archive_alerts} archive alerts")
     return 0
 
 
 @_reports_errors("bank export")
 def cmd_bank_export(args: argparse.Namespace) -> int:
     with VigilClient(args.server) as client:
-        text = client.export_hashes(args.bank)
+        text = client.export_hashes(args.bank, format=args.format, item_id=args.item)
     if args.output and args.output != "-":
         Path(args.output).write_text(text, encoding="utf-8")
     else:
@@ -211,8 +215,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return 1 if args.count is not None else 0
 
 
-def add_moderation_commands(sub: Any) -> None:
-    """Add `query`, `bank` and `watch` to the `vigil` subcommands (`sub`, from add_subparsers)."""
+def add_moderation_commands(sub: Any) -> Any:
+    """Add `query`, `bank` and `watch` to the `vigil` subcommands (`sub`, from add_subparsers); returns the
+    subcommands of `bank`, for cli_hash_sharing to add to."""
     json_help = "one JSON object per line"
     query = sub.add_parser("query", help="standing queries: alert when new segments match").add_subparsers(
         dest="action", required=True
@@ -257,15 +262,26 @@ def add_moderation_commands(sub: Any) -> None:
     remove = bank.add_parser("remove", help="remove a bank item")
     remove.add_argument("id")
     remove.set_defaults(run=cmd_bank_remove)
-    imports = bank.add_parser("import", help="load a PDQ hash list into a bank")
+    imports = bank.add_parser("import", help="load a hash list (PDQ, typed: pdq/vpdq/video_md5/..., a vPDQ file)")
     imports.add_argument("file", help="the hash list, or - for stdin")
     imports.add_argument("--bank", required=True, help="bank name")
     imports.add_argument("--label", default="", help="label for lines that carry none")
+    imports.add_argument(
+        "--type",
+        default="",
+        metavar="SIGNAL_TYPE",
+        help="signal type of lines that name none (default pdq; vpdq: the file is one video's hash)",
+    )
+    imports.add_argument("--external-id", default="", help="external id for lines that carry none")
     imports.add_argument("--archive-window", type=float, default=0.0, metavar="SECONDS",
                          help="archive searched for the hashes (0: server default, negative: none)")  # fmt: skip
     imports.set_defaults(run=cmd_bank_import)
-    export = bank.add_parser("export", help="print the PDQ hashes of a bank (or all) as an importable list")
+    export = bank.add_parser("export", help="print the hashes of a bank (or all) as an importable list")
     export.add_argument("--bank", default="", help="only this bank")
+    export.add_argument("--format", choices=("pdq", "typed", "vpdq"), default="pdq",
+                        help="pdq: PDQ hashes (default); typed: every hash, each line naming its signal type; "
+                        "vpdq: one video item's vPDQ file (with --item)")  # fmt: skip
+    export.add_argument("--item", default="", metavar="ID", help="only this item")
     export.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     export.set_defaults(run=cmd_bank_export)
 
@@ -277,3 +293,4 @@ def add_moderation_commands(sub: Any) -> None:
     watch.add_argument("--thumbnails", metavar="DIR", help="write each alert's frame to DIR/<alert_id>.jpg")
     watch.add_argument("--count", type=int, metavar="N", help="exit after N alerts")
     watch.set_defaults(run=cmd_watch)
+    return bank

@@ -6,7 +6,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +14,17 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from vigil.v1 import vigil_pb2, vigil_pb2_grpc
+from vigil_client.captions import CaptionWatch
+from vigil_client.hash_sharing import (
+    HASH_LIST_FORMATS,
+    VERDICTS,
+    AlertRecordInfo,
+    BankInfo,
+    LookupMatchInfo,
+    bank_settings_request,
+    hash_queries,
+    match_file_requests,
+)
 from vigil_client.media import MODALITIES, MODALITY_NAMES, MediaBytes
 from vigil_client.moderation import (
     DEFAULT_BANK_CHUNK_BYTES,
@@ -88,6 +99,12 @@ class SearchMatch:
             "language": s.language,
             "translation": s.translation,
         }
+
+
+@dataclass(frozen=True)
+class SegmentPage:
+    segments: list[SegmentInfo]  # in time order
+    next_page_token: str  # empty on the last page
 
 
 class AlertWatch:
@@ -274,6 +291,61 @@ class VigilClient:
             raise VigilError(exc.code(), exc.details() or "") from None
         return [SearchMatch(SegmentInfo.from_proto(m.segment), m.score, m.cosine) for m in response.matches]
 
+    # -- Segments and captions ---------------------------------------------------------------------------------
+
+    def list_segments(
+        self,
+        stream_id: str,
+        *,
+        modalities: Sequence[str] = (),
+        start: float | None = None,
+        end: float | None = None,
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> SegmentPage:
+        """One page of a stream's stored segments in time order (page_size 0: the server's 100; at most 1000)."""
+        request = vigil_pb2.ListSegmentsRequest(stream_id=stream_id, modalities=[MODALITIES[m] for m in modalities],
+                                                page_size=page_size, page_token=page_token)  # fmt: skip
+        if start is not None or end is not None:
+            request.time_range.start = start or 0.0
+            request.time_range.end = end or 0.0
+        response = self._unary(self._stub.ListSegments, request)
+        return SegmentPage([SegmentInfo.from_proto(s) for s in response.segments], response.next_page_token)
+
+    def iter_segments(
+        self,
+        stream_id: str,
+        *,
+        modalities: Sequence[str] = (),
+        start: float | None = None,
+        end: float | None = None,
+        page_size: int = 0,
+    ) -> Iterator[SegmentInfo]:
+        """Every stored segment of a stream (that passes the filters) in time order, fetched a page at a time."""
+        token = ""
+        while True:
+            page = self.list_segments(stream_id, modalities=modalities, start=start, end=end, page_size=page_size,
+                                      page_token=token)  # fmt: skip
+            yield from page.segments
+            if not (token := page.next_page_token):
+                return
+
+    def watch_captions(
+        self, stream_id: str, *, descriptions: bool = False, finals_only: bool = False, replay: int | None = None
+    ) -> CaptionWatch:
+        """A stream's live captions until cancelled: see CaptionWatch and vigil_client.captions.
+
+        First a StreamState (is the stream being ingested now?), then up to `replay` of its last final captions
+        (None: all the server keeps; 0: none), then every caption as it is made. Interim captions (is_final
+        False) are replaced in place by the next caption with the same caption_id; `finals_only` leaves them
+        out. `descriptions` adds what new scenes show. A stream that is not live is waited for.
+        """
+        request = vigil_pb2.WatchCaptionsRequest(stream_id=stream_id, descriptions=descriptions,
+                                                 finals_only=finals_only)  # fmt: skip
+        if replay is not None:
+            request.replay = replay
+        return CaptionWatch(self._stub.WatchCaptions(request), VigilError)  # no deadline, whatever the timeout
+
     # -- Moderation: standing queries, reference banks, alerts -------------------------------------------------
 
     def _unary(self, method: Any, request: Any, timeout: float = DEFAULT_CALL_TIMEOUT) -> Any:
@@ -351,19 +423,34 @@ class VigilClient:
         self._unary(self._stub.RemoveBankItem, vigil_pb2.RemoveBankItemRequest(item_id=item_id))
 
     def import_hashes(
-        self, hash_list: str, *, bank: str, label: str = "", archive_window: float = 0.0
+        self,
+        hash_list: str,
+        *,
+        bank: str,
+        label: str = "",
+        archive_window: float = 0.0,
+        signal_type: str = "",
+        external_id: str = "",
     ) -> ImportedHashes:
-        """Load a PDQ hash list (one 64-hex-digit hash per line, optionally with a label; pdq-photo-hasher's
-        "hash,quality,label" lines; or CSV with a hash column) into a bank, one item per hash. `label` is for
-        lines without one; `archive_window` as for add_bank_item."""
+        """Load a hash list into a bank, one item per hash: PDQ lists (one 64-hex-digit hash per line, optionally
+        with a label; pdq-photo-hasher's "hash,quality,label" lines; CSV with a hash column), typed lists whose
+        lines name their signal type (pdq, vpdq, video_md5, video_sha256; mixed freely), or Meta's vPDQ file of
+        one video. `signal_type` is the type of lines that name none ("vpdq": the text is one video's hash);
+        `label` and `external_id` are for lines without one; `archive_window` as for add_bank_item."""
         request = vigil_pb2.ImportHashesRequest(bank=bank, hash_list=hash_list, label=label,
-                                                archive_window=archive_window)  # fmt: skip
+                                                archive_window=archive_window, signal_type=signal_type,
+                                                external_id=external_id)  # fmt: skip
         response = self._unary(self._stub.ImportHashes, request, ARCHIVE_CALL_TIMEOUT)
-        return ImportedHashes(response.imported, response.archive_alerts)
+        return ImportedHashes(response.imported, response.archive_alerts, dict(response.signals))
 
-    def export_hashes(self, bank: str = "") -> str:
-        """The PDQ hashes of one bank (or all) as "hash,quality,label" lines under a header; import_hashes reads it."""
-        return str(self._unary(self._stub.ExportHashes, vigil_pb2.ExportHashesRequest(bank=bank)).hash_list)
+    def export_hashes(self, bank: str = "", *, format: str = "pdq", item_id: str = "") -> str:
+        """The hashes of one bank (or all, or one item): `format` "pdq" (hash,quality,label lines under a header,
+        PDQ only), "typed" (signal_type,signal_value,label,external_id: every hash that has an exchange form) or
+        "vpdq" (one video item's vPDQ hash as Meta's file; needs item_id). import_hashes reads each back."""
+        if format not in HASH_LIST_FORMATS:
+            raise ValueError(f"format must be one of {', '.join(HASH_LIST_FORMATS)}, got {format!r}")
+        request = vigil_pb2.ExportHashesRequest(bank=bank, format=HASH_LIST_FORMATS[format], item_id=item_id)
+        return str(self._unary(self._stub.ExportHashes, request).hash_list)
 
     def watch(
         self, stream_ids: Iterable[str] = (), banks: Iterable[str] = (), query_ids: Iterable[str] = ()
@@ -379,3 +466,57 @@ class VigilClient:
         """
         request = vigil_pb2.WatchRequest(stream_ids=list(stream_ids), banks=list(banks), query_ids=list(query_ids))
         return AlertWatch(self._stub.Watch(request))  # no deadline, whatever the client's timeout
+
+    # -- Hash sharing: lookups, bank settings, reviews --------------------------------------------------------
+
+    def match_file(
+        self,
+        source: bytes | str | os.PathLike[str],
+        *,
+        kind: str | None = None,
+        format: str | None = None,
+        chunk_size: int = DEFAULT_BANK_CHUNK_BYTES,
+    ) -> list[LookupMatchInfo]:
+        """The bank items a picture, audio or video clip (a file path, or its bytes) matches, with how and how
+        closely; nothing is stored or alerted. Kind and format as for add_bank_item."""
+        kind, format = bank_item_kind(source, kind, format)
+        with contextlib.ExitStack() as stack:
+            media = source if isinstance(source, bytes) else stack.enter_context(open(source, "rb"))
+            requests = match_file_requests(kind, format, media_chunks(media, chunk_size))
+            response = self._unary(self._stub.MatchFile, requests)
+        return [LookupMatchInfo.from_proto(m) for m in response.matches]
+
+    def match_hashes(self, hashes: Iterable[tuple[str, str]]) -> list[LookupMatchInfo]:
+        """The bank items some hashes match: (signal type, hash) pairs such as ("pdq", "f8f8...") or
+        ("video_md5", "d41d..."), or ("vpdq", the text of a vPDQ file); `query` says which hash matched."""
+        response = self._unary(self._stub.MatchHashes, hash_queries(hashes))
+        return [LookupMatchInfo.from_proto(m) for m in response.matches]
+
+    def set_bank(
+        self,
+        bank: str,
+        *,
+        enabled: bool | None = None,
+        allow_list: bool | None = None,
+        thresholds: Mapping[str, float] | None = None,
+        clear_thresholds: Iterable[str] = (),
+    ) -> BankInfo:
+        """Change a bank's settings (None leaves one as it is): enabled, allow-list, threshold overrides by signal
+        ("pdq": bits, "vpdq": %, "copy_descriptor": cosine, "chromaprint": score); returns the bank."""
+        request = bank_settings_request(bank, enabled=enabled, allow_list=allow_list, thresholds=thresholds,
+                                        clear_thresholds=clear_thresholds)  # fmt: skip
+        return BankInfo.from_proto(self._unary(self._stub.SetBankSettings, request))
+
+    def list_banks(self) -> tuple[list[BankInfo], dict[str, float]]:
+        """Every bank with items or settings, and the server's default thresholds by signal."""
+        response = self._unary(self._stub.ListBanks, vigil_pb2.ListBanksRequest())
+        return [BankInfo.from_proto(b) for b in response.banks], dict(response.default_thresholds)
+
+    def review_alert(self, alert_id: str, verdict: str, *, reviewer: str = "", note: str = "") -> AlertRecordInfo:
+        """Confirm ("confirmed") or dismiss ("dismissed") an alert; a dismissed item raises no more alerts on the
+        alert's stream. VigilError with NOT_FOUND for an unknown alert id."""
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, got {verdict!r}")
+        request = vigil_pb2.ReviewAlertRequest(alert_id=alert_id, verdict=VERDICTS[verdict], reviewer=reviewer,
+                                               note=note)  # fmt: skip
+        return AlertRecordInfo.from_proto(self._unary(self._stub.ReviewAlert, request))

@@ -4,8 +4,8 @@ create them. No I/O beyond reading the files the caller names."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,12 +31,19 @@ REFERENCE_KINDS = {
     "audio": vigil_pb2.REFERENCE_KIND_AUDIO,
     "video": vigil_pb2.REFERENCE_KIND_VIDEO,
 }
-REFERENCE_KIND_NAMES = {**{v: k for k, v in REFERENCE_KINDS.items()}, vigil_pb2.REFERENCE_KIND_PDQ_HASH: "pdq_hash"}
+REFERENCE_KIND_NAMES = {
+    **{v: k for k, v in REFERENCE_KINDS.items()},
+    vigil_pb2.REFERENCE_KIND_PDQ_HASH: "pdq_hash",
+    vigil_pb2.REFERENCE_KIND_VPDQ_HASH: "vpdq_hash",
+    vigil_pb2.REFERENCE_KIND_FILE_HASH: "file_hash",
+}
 ALERT_KIND_NAMES = {vigil_pb2.ALERT_KIND_QUERY: "query", vigil_pb2.ALERT_KIND_REFERENCE: "reference"}
 METHOD_NAMES = {
     vigil_pb2.MATCH_METHOD_EMBEDDING: "embedding",
     vigil_pb2.MATCH_METHOD_PDQ: "pdq",
     vigil_pb2.MATCH_METHOD_FINGERPRINT: "fingerprint",
+    vigil_pb2.MATCH_METHOD_VPDQ: "vpdq",
+    vigil_pb2.MATCH_METHOD_EXACT: "exact",
 }
 
 
@@ -67,20 +74,24 @@ class StandingQueryInfo:
 class BankItemInfo:
     item_id: str
     bank: str
-    kind: str  # image, audio, video, pdq_hash
+    kind: str  # image, audio, video, pdq_hash, vpdq_hash, file_hash
     label: str
     external_id: str
     pdq_hashes: int  # PDQ hashes kept: one per picture or per distinct video frame
     fingerprint_seconds: float  # seconds of audio fingerprinted; 0 when none
     created_at: float  # unix seconds
+    signals: Mapping[str, float] = field(default_factory=dict)  # how much each signal describes, by name
+    confirmed: int = 0  # alerts reviewers confirmed
+    dismissed: int = 0  # alerts reviewers dismissed
 
     @classmethod
     def from_proto(cls, b: vigil_pb2.BankItem) -> BankItemInfo:
         kind = REFERENCE_KIND_NAMES.get(b.kind, "unspecified")
-        return cls(b.item_id, b.bank, kind, b.label, b.external_id, b.pdq_hashes, b.fingerprint_seconds, b.created_at)
+        return cls(b.item_id, b.bank, kind, b.label, b.external_id, b.pdq_hashes, b.fingerprint_seconds, b.created_at,
+                   dict(b.signals), b.confirmed, b.dismissed)  # fmt: skip
 
     def as_json(self) -> dict[str, object]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "signals": dict(self.signals)}
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,7 @@ class AddedBankItem:
 class ImportedHashes:
     imported: int  # bank items created, one per hash
     archive_alerts: int
+    signals: Mapping[str, int] = field(default_factory=dict)  # items per signal ("pdq", "vpdq", "md5", ...)
 
 
 @dataclass(frozen=True)

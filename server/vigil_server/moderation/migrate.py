@@ -54,7 +54,7 @@ def migrate_v1(db: RulesDb, signals: Mapping[str, Signal[Any, Any]]) -> int:
         conn.executemany(
             "INSERT INTO archive VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (pdq.name, t, s, seg, "frame", a, b, at, pdq.encode_live(PdqHash(h)))
+                (pdq.name, t, s, seg, "frame", a, b, at, pdq.encode_live((PdqHash(h),)))
                 for seg, t, s, a, b, at, h in archived
             ],
         )

@@ -7,7 +7,11 @@ to the query than to every negative.
 
 Reference item: each signal's description of it (signals/). Live media matches an item when any
 signal matches it by that signal's own threshold; the other signals then compare the item too,
-so the alert shows all the evidence (a PDQ match also reports the descriptor's cosine).
+so the alert shows all the evidence (a PDQ match also reports the descriptor's cosine). A bank's
+settings (BankSettings) take part here: a disabled bank's items are left out of every index, and
+a bank's threshold overrides are applied by indexing its items with the signal `adjusted` to them
+(one index per signal and distinct override). Signals that match over time get their stream's
+memory (Signal.stream_state) through `memories`.
 
 The state is swapped whole on every change (copy on write), so checks read it without locks from
 any thread while queries and items are added or removed.
@@ -19,14 +23,26 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from vigil_server.calibrate import Calibration
 from vigil_server.moderation.signals import Comparison, Signal, SignalIndex
-from vigil_server.types import Alert, AlertKind, BankItem, Evidence, MatchMethod, Modality, Segment, StandingQuery
+from vigil_server.types import (
+    Alert,
+    AlertKind,
+    BankItem,
+    BankSettings,
+    Evidence,
+    MatchMethod,
+    Modality,
+    Segment,
+    StandingQuery,
+)
+
+BankKey = tuple[str, str]  # tenant, bank
 
 # The signal name standing queries report their embedding match under.
 QUERY_SIGNAL = "query"
@@ -39,7 +55,7 @@ class StoredQuery:
     negatives: np.ndarray  # float32 [n, dim]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredItem:
     item: BankItem
     values: Mapping[str, Any]  # signal name -> that signal's description of the item
@@ -50,7 +66,10 @@ class _State:
     queries: tuple[StoredQuery, ...] = ()
     query_matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     items: dict[str, StoredItem] = field(default_factory=dict)
-    indexes: dict[str, SignalIndex[Any, Any]] = field(default_factory=dict)  # signal name -> index
+    banks: Mapping[BankKey, BankSettings] = field(default_factory=dict)  # banks whose settings were set
+    # (signal as the items' banks adjusted it, its index of those items), in signal order
+    indexes: tuple[tuple[Signal[Any, Any], SignalIndex[Any, Any]], ...] = ()
+    variants: Mapping[tuple[BankKey, str], Signal[Any, Any]] = field(default_factory=dict)  # adjusted signals
 
 
 def new_alert(kind: AlertKind, segment: Segment, match_id: str, label: str, **fields: Any) -> Alert:
@@ -98,41 +117,80 @@ class Rules:
 
     # -- changes
 
-    def load(self, queries: Iterable[StoredQuery], items: Iterable[StoredItem]) -> None:
+    def load(
+        self, queries: Iterable[StoredQuery], items: Iterable[StoredItem], banks: Iterable[BankSettings] = ()
+    ) -> None:
         with self._lock:
-            self._state = self._build(tuple(queries), {s.item.item_id: s for s in items})
+            settings = {(b.tenant, b.bank): b for b in banks}
+            self._state = self._build(tuple(queries), {s.item.item_id: s for s in items}, settings)
 
     def add_query(self, stored: StoredQuery) -> None:
         with self._lock:
-            self._state = self._build((*self._state.queries, stored), self._state.items)
+            state = self._state
+            self._state = replace(self._queries((*state.queries, stored)), items=state.items, banks=state.banks,
+                                  indexes=state.indexes, variants=state.variants)  # fmt: skip
 
     def remove_query(self, query_id: str) -> None:
         with self._lock:
-            queries = tuple(q for q in self._state.queries if q.query.query_id != query_id)
-            self._state = self._build(queries, self._state.items)
+            state = self._state
+            queries = tuple(q for q in state.queries if q.query.query_id != query_id)
+            self._state = replace(self._queries(queries), items=state.items, banks=state.banks,
+                                  indexes=state.indexes, variants=state.variants)  # fmt: skip
 
     def add_items(self, items: Iterable[StoredItem]) -> None:
         with self._lock:
             merged = dict(self._state.items)
             merged.update({s.item.item_id: s for s in items})
-            self._state = self._build(self._state.queries, merged)
+            self._state = self._build(self._state.queries, merged, self._state.banks)
 
     def remove_item(self, item_id: str) -> None:
         with self._lock:
             items = {k: v for k, v in self._state.items.items() if k != item_id}
-            self._state = self._build(self._state.queries, items)
+            self._state = self._build(self._state.queries, items, self._state.banks)
 
-    def _build(self, queries: tuple[StoredQuery, ...], items: dict[str, StoredItem]) -> _State:
+    def set_bank(self, settings: BankSettings) -> None:
+        with self._lock:
+            banks = {**self._state.banks, (settings.tenant, settings.bank): settings}
+            self._state = self._build(self._state.queries, self._state.items, banks)
+
+    def _queries(self, queries: tuple[StoredQuery, ...]) -> _State:
         vectors = [q.vector[None] for q in queries]
-        return _State(
-            queries=queries,
-            query_matrix=np.concatenate(vectors).astype(np.float32) if vectors else np.zeros((0, self.dim), np.float32),
-            items=items,
-            indexes={
-                s.name: s.index([(item_id, i.values[s.name]) for item_id, i in items.items() if s.name in i.values])
-                for s in self.signals
-            },
-        )
+        matrix = np.concatenate(vectors).astype(np.float32) if vectors else np.zeros((0, self.dim), np.float32)
+        return _State(queries=queries, query_matrix=matrix)
+
+    def _build(
+        self, queries: tuple[StoredQuery, ...], items: dict[str, StoredItem], banks: Mapping[BankKey, BankSettings]
+    ) -> _State:
+        variants: dict[tuple[BankKey, str], Signal[Any, Any]] = {}
+        indexes = []
+        for signal in self.signals:
+            groups: dict[Signal[Any, Any], list[tuple[str, Any]]] = {}
+            for item_id, stored in items.items():
+                if signal.name not in stored.values:
+                    continue
+                key = (stored.item.tenant, stored.item.bank)
+                settings = banks.get(key)
+                if settings is not None and not settings.enabled:
+                    continue
+                variant = self._variant(signal, settings, variants, key)
+                groups.setdefault(variant, []).append((item_id, stored.values[signal.name]))
+            indexes += [(variant, variant.index(rows)) for variant, rows in groups.items()]
+        return replace(self._queries(queries), items=items, banks=banks, indexes=tuple(indexes), variants=variants)
+
+    @staticmethod
+    def _variant(
+        signal: Signal[Any, Any],
+        settings: BankSettings | None,
+        variants: dict[tuple[BankKey, str], Signal[Any, Any]],
+        key: BankKey,
+    ) -> Signal[Any, Any]:
+        """The signal as the bank's settings adjust it (the signal itself when they do not)."""
+        threshold = settings.threshold(signal.name) if settings is not None else None
+        if threshold is None:
+            return signal
+        if (key, signal.name) not in variants:
+            variants[(key, signal.name)] = signal.adjusted(threshold)
+        return variants[(key, signal.name)]
 
     # -- reads
 
@@ -149,8 +207,23 @@ class Rules:
         return stored if stored is not None and stored.item.tenant == tenant else None
 
     def has_items(self, signal: str) -> bool:
-        index = self._state.indexes.get(signal)
-        return index is not None and len(index) > 0
+        return any(s.name == signal and len(index) > 0 for s, index in self._state.indexes)
+
+    def bank(self, tenant: str, bank: str) -> BankSettings:
+        """A bank's settings; the defaults for a bank nobody configured."""
+        return self._state.banks.get((tenant, bank)) or BankSettings(bank, tenant=tenant)
+
+    def banks(self, tenant: str) -> dict[str, int]:
+        """Bank name -> items in it, for every bank that holds items or has settings."""
+        counts = {bank: 0 for (t, bank) in self._state.banks if t == tenant}
+        for stored in self._state.items.values():
+            if stored.item.tenant == tenant:
+                counts[stored.item.bank] = counts.get(stored.item.bank, 0) + 1
+        return counts
+
+    def signal_for(self, item: BankItem, signal: Signal[Any, Any]) -> Signal[Any, Any]:
+        """The signal as the item's bank adjusted it."""
+        return self._state.variants.get(((item.tenant, item.bank), signal.name), signal)
 
     # -- checks
 
@@ -177,16 +250,20 @@ class Rules:
                                     cosine=cosine))  # fmt: skip
         return alerts
 
-    def match_items(self, live: Mapping[str, Any], segment: Segment) -> list[tuple[StoredItem, list[Comparison]]]:
+    def match_items(
+        self, live: Mapping[str, Any], segment: Segment, memories: Mapping[str, Any] | None = None
+    ) -> list[tuple[StoredItem, list[Comparison]]]:
         """Items of the segment's tenant that any signal's live value matches, with every signal's evidence.
 
-        `live` maps signal names to their description of the live media (signals with none left out).
+        `live` maps signal names to their description of the live media (signals with none left out);
+        `memories` maps signal names to the stream's memory of them (Signal.stream_state).
         """
         state = self._state
         found: dict[str, dict[str, Comparison]] = {}  # item id -> signal name -> comparison
-        for signal in self.signals:
-            if signal.name in live and signal.name in state.indexes:
-                for item_id, comparison in state.indexes[signal.name].match(live[signal.name]):
+        for signal, index in state.indexes:
+            if signal.name in live:
+                memory = memories.get(signal.name) if memories is not None else None
+                for item_id, comparison in index.match(live[signal.name], memory):
                     found.setdefault(item_id, {})[signal.name] = comparison
         matches = []
         for item_id in sorted(found):
@@ -196,7 +273,8 @@ class Rules:
             comparisons = found[item_id]
             for signal in self.signals:  # the rest of the evidence, from signals that did not match
                 if signal.name not in comparisons and signal.name in live and signal.name in stored.values:
-                    other = signal.compare(stored.values[signal.name], live[signal.name])
+                    variant = state.variants.get(((stored.item.tenant, stored.item.bank), signal.name), signal)
+                    other = variant.compare(stored.values[signal.name], live[signal.name])
                     if other is not None:
                         comparisons[signal.name] = other
             matches.append((stored, [comparisons[s.name] for s in self.signals if s.name in comparisons]))

@@ -7,7 +7,9 @@ in another), beside the calibration file. It holds:
 - reference items, and each signal's description of each item as that signal encodes it;
 - the archive: what each signal saw of the streams (a frame's PDQ hash, an audio window's
   fingerprint), kept for the archive window, so an item added later can be matched against what
-  was already streamed.
+  was already streamed;
+- bank settings (banks.py) and alert records with their reviews (review.py), whose modules own
+  their tables and reach the file through `transaction` and `read`.
 
 The database knows signals only by name and stores their bytes as given. Blocking API, safe to
 call from several threads; callers keep it off the event loop.
@@ -17,12 +19,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -90,6 +94,11 @@ class RulesDb:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def read(self, sql: str, parameters: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one query (for the other tables' keepers: banks.py, review.py)."""
+        with self._lock:
+            return self._db.execute(sql, parameters).fetchall()
 
     # -- standing queries
 
@@ -163,7 +172,9 @@ class RulesDb:
             values.setdefault(item_id, {})[signal] = (value, amount)
         records = []
         for item_id, tenant, bank, kind, label, external_id, created in rows:
-            item = BankItem(item_id, bank, ReferenceKind(kind), label, external_id, (), created, tenant)
+            # Interned: a bank of a million items shares one copy of its tenant, bank and empty ids.
+            item = BankItem(item_id, sys.intern(bank), ReferenceKind(kind), label, sys.intern(external_id), (),
+                            created, sys.intern(tenant))  # fmt: skip
             records.append(ItemRecord(item, values.get(item_id, {})))
         return records
 

@@ -1,8 +1,11 @@
 """Moderation stage: standing queries, reference banks and the archive; returns alerts.
 
-Ingest calls in as each segment is stored (`check_segment`, `check_frame`) and as each stream's
-audio arrives (a per-stream `AudioScanner`). Each returns the alerts it raised; delivering them
-(flood control, Watch calls) is alerts.py's job, not this module's.
+Ingest calls in as each segment is stored (`check_segment`, `check_frame`), as each stream's
+audio arrives (a per-stream `AudioScanner`) and when its media ends (`finish_stream`, for signals
+that read whole files). A stream's `StreamMemory` holds what signals remember of it (vPDQ's recent
+frames, the running digests of its bytes). Each check returns the alerts it raised, screened by
+allow-lists and reviews and recorded (gate.py); delivering them (flood control, Watch calls) is
+alerts.py's job, not this module's.
 
 Every check loops over the signals (signals/) that read that kind of live media; none is named
 here. Adding a bank item describes it with every signal and, unless disabled, searches each
@@ -22,20 +25,28 @@ from typing import Any
 
 import numpy as np
 
-from vigil_models.hashing import export_pdq_list, import_pdq_list
 from vigil_server.calibrate import Calibration
 from vigil_server.clock import AudioWindow, stream_time
 from vigil_server.errors import InvalidMedia, InvalidRequest, NotFound
+from vigil_server.moderation.banks import BankBook
+from vigil_server.moderation.gate import AlertGate
+from vigil_server.moderation.hash_lists import export_file, export_pdq, export_typed, read_hash_list
 from vigil_server.moderation.items import ItemMediaLoader
+from vigil_server.moderation.review import AlertLog
 from vigil_server.moderation.rules import Rules, StoredItem, StoredQuery, reference_alert
 from vigil_server.moderation.rules_db import ItemRecord, RulesDb
-from vigil_server.moderation.signals import Comparison, LiveAudio, LiveFrame, LiveInput, PdqSignal, Signal
+from vigil_server.moderation.signals import Comparison, LiveAudio, LiveFile, LiveFrame, LiveInput, PdqSignal, Signal
+from vigil_server.moderation.streams import StreamMemory
 from vigil_server.moderation.thumbnails import jpeg_thumbnail
 from vigil_server.settings import ModerationSettings
 from vigil_server.types import (
     Alert,
+    AlertRecord,
+    BankInfo,
     BankItem,
     BankItemSpec,
+    BankSettings,
+    BankSettingsChange,
     Modality,
     QueryItem,
     ReferenceKind,
@@ -44,6 +55,7 @@ from vigil_server.types import (
     StandingQuery,
     StandingQuerySpec,
     TextItem,
+    Verdict,
 )
 from vigil_server.vectors import normalise
 
@@ -54,6 +66,7 @@ log = logging.getLogger(__name__)
 AUDIO_WINDOW_S = 20.0
 AUDIO_HOP_S = 5.0
 PRUNE_EVERY = 1000  # archive rows written between prunes
+SHARED_AMOUNTS = 10_000  # distinct item descriptions whose amounts are shared (see _stored)
 # What to say when no signal can describe a reference item.
 UNDESCRIBED = {
     ReferenceKind.IMAGE: "the picture has too little detail for any signal to describe it",
@@ -73,6 +86,8 @@ class Moderation:
         embed: EmbedQuery,
         media: ItemMediaLoader,
         settings: ModerationSettings,
+        banks: BankBook | None = None,  # None: kept in `db`
+        alert_log: AlertLog | None = None,  # None: kept in `db`
     ):
         self.db = db
         self.signals = list(signals)
@@ -80,13 +95,17 @@ class Moderation:
         self.media = media
         self.settings = settings
         self.rules = Rules(calibration, signals, db.dim)
+        self.banks = banks or BankBook(db)
+        self.alert_log = alert_log or AlertLog(db)
+        self.gate = AlertGate(self.rules, self.banks, self.alert_log)
         self._kept = 0
-        self.rules.load(db.queries(), [self._stored(record) for record in db.items()])
+        self._amounts: dict[tuple[SignalAmount, ...], tuple[SignalAmount, ...]] = {}
+        self.rules.load(db.queries(), [self._stored(record) for record in db.items()], self.banks.all())
 
     def close(self) -> None:
         self.db.close()
 
-    def _reading(self, kind: LiveInput) -> list[Signal[Any, Any]]:
+    def reading(self, kind: LiveInput) -> list[Signal[Any, Any]]:
         return [s for s in self.signals if s.reads is kind]
 
     # -- standing queries
@@ -134,7 +153,11 @@ class Moderation:
                 blob, amount = record.values[signal.name]
                 values[signal.name] = signal.decode(blob)
                 amounts.append(SignalAmount(signal.name, signal.method, amount))
-        return StoredItem(replace(record.item, signals=tuple(amounts)), values)
+        # Items described alike (every imported hash of a list) share one tuple of amounts.
+        signals = tuple(amounts)
+        if len(self._amounts) < SHARED_AMOUNTS:
+            signals = self._amounts.setdefault(signals, signals)
+        return StoredItem(replace(record.item, signals=signals), values)
 
     async def add_item(self, spec: BankItemSpec) -> tuple[BankItem, list[Alert]]:
         """Add one reference item; returns it and the alerts its archive search raised."""
@@ -146,7 +169,7 @@ class Moderation:
                         spec.tenant)  # fmt: skip
         stored = await self._add([(item, described)])
         log.info("bank %s: added %s item %s %r", item.bank, item.kind.value, item.item_id, item.label)
-        return stored[0].item, await self._search_archive(stored, spec.archive_window_s)
+        return self.counted(stored[0].item), await self._search_archive(stored, spec.archive_window_s)
 
     async def _add(self, items: list[tuple[BankItem, dict[str, Any]]]) -> list[StoredItem]:
         by_name = {s.name: s for s in self.signals}
@@ -166,39 +189,114 @@ class Moderation:
         return pdq
 
     async def import_hashes(
-        self, bank: str, text: str, label: str, archive_window_s: float | None, tenant: str
-    ) -> tuple[int, list[Alert]]:
-        """Add one PDQ_HASH item per line of a hash list; returns how many, and the archive alerts."""
-        pdq = self._pdq()
-        try:
-            entries = import_pdq_list(text)
-        except ValueError as exc:
-            raise InvalidRequest(f"the hash list cannot be read: {exc}", field="hash_list") from exc
+        self,
+        bank: str,
+        text: str,
+        label: str,
+        archive_window_s: float | None,
+        tenant: str,
+        signal_type: str = "",
+        external_id: str = "",
+    ) -> tuple[dict[str, int], list[Alert]]:
+        """One item per hash of a hash list (hash_lists.py reads it); returns the items per signal, and the
+        archive alerts."""
+        entries = await asyncio.to_thread(read_hash_list, text, self.signals, signal_type)
         if not entries:
             raise InvalidRequest("the hash list holds no hashes", field="hash_list")
         now = time.time()
-        items = [
-            (BankItem(uuid.uuid4().hex, bank, ReferenceKind.PDQ_HASH, line_label or label, "", (), now, tenant),
-             {pdq.name: (value,)})
-            for value, line_label in entries
-        ]  # fmt: skip
+        items = []
+        for entry in entries:
+            kind = entry.signal.hash_kind
+            assert kind is not None
+            item = BankItem(uuid.uuid4().hex, bank, kind, entry.label or label, entry.external_id or external_id, (),
+                            now, tenant)  # fmt: skip
+            items.append((item, {entry.signal.name: entry.values}))
         stored = await self._add(items)
-        log.info("bank %s: imported %d hashes", bank, len(stored))
-        return len(stored), await self._search_archive(stored, archive_window_s)
+        counts: dict[str, int] = {}
+        for entry in entries:
+            counts[entry.signal.name] = counts.get(entry.signal.name, 0) + 1
+        log.info(
+            "bank %s: imported %d hashes (%s)", bank, len(stored), ", ".join(f"{n} {k}" for k, n in counts.items())
+        )
+        return counts, await self._search_archive(stored, archive_window_s)
 
     def export_hashes(self, bank: str, tenant: str) -> str:
-        pdq = self._pdq()
-        lines = []
-        for item in self.rules.items(tenant, bank):
-            stored = self.rules.stored_item(item.item_id, tenant)
-            assert stored is not None
-            hashes = stored.values.get(pdq.name, ())
-            # A picture keeps the hashes of its 8 rotations and flips: export the picture's own.
-            lines += [(h, item.label) for h in (hashes[:1] if item.kind is ReferenceKind.IMAGE else hashes)]
-        return export_pdq_list(lines)
+        """The PDQ hashes of a bank (or all) as `pdq_hash,quality,label` CSV."""
+        return export_pdq(self._pdq(), self._exported(bank, tenant, ""))
+
+    def export_typed(self, bank: str, tenant: str, item_id: str = "") -> str:
+        """Every hash with an exchange form, each line naming its signal type (hash_lists.write_typed_list)."""
+        return export_typed(self.signals, self._exported(bank, tenant, item_id))
+
+    def export_file(self, signal_type: str, item_id: str, tenant: str) -> str:
+        """One item's hash in its signal's own file format (vpdq: Meta's vPDQ file)."""
+        return export_file(self.signals, signal_type, self._exported("", tenant, item_id)[0])
+
+    def _exported(self, bank: str, tenant: str, item_id: str) -> list[StoredItem]:
+        if not item_id:
+            return [s for i in self.rules.items(tenant, bank) if (s := self.rules.stored_item(i.item_id, tenant))]
+        stored = self.rules.stored_item(item_id, tenant)
+        if stored is None or (bank and stored.item.bank != bank):
+            raise NotFound(f"no bank item with id {item_id!r}" + (f" in bank {bank!r}" if bank else ""),
+                           field="item_id")  # fmt: skip
+        return [stored]
 
     def items(self, tenant: str, bank: str = "") -> list[BankItem]:
-        return self.rules.items(tenant, bank)
+        return [self.counted(item) for item in self.rules.items(tenant, bank)]
+
+    def counted(self, item: BankItem) -> BankItem:
+        """The item with its reviewed alerts counted."""
+        confirmed, dismissed = self.alert_log.counts(item.tenant, item.item_id)
+        return replace(item, confirmed=confirmed, dismissed=dismissed)
+
+    # -- bank settings and reviews
+
+    async def set_bank(self, change: BankSettingsChange) -> BankInfo:
+        before = self.rules.bank(change.tenant, change.bank)
+        by_name = {s.name: s for s in self.signals}
+        thresholds = dict(before.thresholds)
+        for name in change.clear_thresholds:
+            thresholds.pop(name, None)
+        for name, value in change.thresholds:
+            field = f"thresholds[{name}]"
+            if name not in by_name:
+                known = ", ".join(s.name for s in self.signals if s.threshold is not None)
+                raise InvalidRequest(f"no signal {name!r} on this server; thresholds can be set for {known}",
+                                     field=field)  # fmt: skip
+            try:
+                by_name[name].adjusted(value)
+            except ValueError as exc:
+                raise InvalidRequest(str(exc), field=field) from None
+            thresholds[name] = value
+        settings = BankSettings(
+            change.bank,
+            before.enabled if change.enabled is None else change.enabled,
+            before.allow_list if change.allow_list is None else change.allow_list,
+            tuple(sorted(thresholds.items())),
+            change.tenant,
+        )
+        settings = await asyncio.to_thread(self.banks.save, settings)
+        self.rules.set_bank(settings)
+        log.info("bank %s: enabled=%s allow_list=%s thresholds=%s", settings.bank, settings.enabled,
+                 settings.allow_list, dict(settings.thresholds))  # fmt: skip
+        return self._bank_info(settings, self.rules.banks(change.tenant).get(change.bank, 0))
+
+    def banks_of(self, tenant: str) -> list[BankInfo]:
+        """Every bank that holds items or has settings, by name."""
+        return [self._bank_info(self.rules.bank(tenant, name), count)
+                for name, count in sorted(self.rules.banks(tenant).items())]  # fmt: skip
+
+    def _bank_info(self, settings: BankSettings, items: int) -> BankInfo:
+        return BankInfo(settings, items, self.banks.suppressed(settings.tenant, settings.bank))
+
+    def default_thresholds(self) -> dict[str, float]:
+        """Each signal's server-wide threshold (what a bank's override replaces)."""
+        return {s.name: s.threshold for s in self.signals if s.threshold is not None}
+
+    async def review(self, alert_id: str, tenant: str, verdict: Verdict, reviewer: str, note: str) -> AlertRecord:
+        record = await asyncio.to_thread(self.alert_log.review, alert_id, tenant, verdict, reviewer, note)
+        log.info("alert %s %s by %r (%s on %s)", alert_id, verdict.value, reviewer, record.match_id, record.stream_id)
+        return record
 
     async def remove_item(self, item_id: str, tenant: str) -> None:
         if not await asyncio.to_thread(self.db.remove_item, item_id, tenant):
@@ -208,36 +306,79 @@ class Moderation:
     # -- checks as segments are stored
 
     def check_segment(self, segment: Segment, vector: np.ndarray) -> list[Alert]:
-        """Standing queries a stored speech or sound segment fires."""
-        return self.rules.match_queries(segment, vector)
+        """Standing queries a stored speech or sound segment fires.
+
+        Called on the event loop: the alerts it raises (rarely) are recorded right here.
+        """
+        alerts = self.rules.match_queries(segment, vector)
+        return self.gate.admit(alerts) if alerts else []
+
+    def stream_memory(self, tenant: str, stream_id: str, time_offset: float = 0.0) -> StreamMemory:
+        """A new stream's memory, for check_frame and finish_stream."""
+        return StreamMemory(self.signals, tenant, stream_id, time_offset)
 
     async def check_frame(
-        self, segment: Segment, vector: np.ndarray, descriptor: np.ndarray, pixels: np.ndarray, aspect: float
+        self,
+        segment: Segment,
+        vector: np.ndarray,
+        descriptor: np.ndarray,
+        pixels: np.ndarray,
+        aspect: float,
+        full: np.ndarray | None = None,
+        memory: StreamMemory | None = None,
     ) -> list[Alert]:
-        """Archive a stored frame's signals, then check it against standing queries and bank items."""
-        return await asyncio.to_thread(self._check_frame, LiveFrame(segment, pixels, descriptor), vector, aspect)
+        """Archive a stored frame's signals, then check it against standing queries and bank items.
 
-    def _check_frame(self, frame: LiveFrame, vector: np.ndarray, aspect: float) -> list[Alert]:
-        live = self._describe(frame, self._reading(LiveInput.FRAME), frame.segment)
-        matches = self.rules.match_items(live, frame.segment)
-        alerts = self.rules.match_queries(frame.segment, vector)
-        alerts += [reference_alert(stored.item, frame.segment, comparisons) for stored, comparisons in matches]
+        `full` is the frame at its own size (for perceptual hashes), `memory` the stream's.
+        """
+        frame = LiveFrame(segment, pixels, descriptor, full)
+        return await asyncio.to_thread(self._check_frame, frame, vector, aspect, memory)
+
+    def _check_frame(
+        self, frame: LiveFrame, vector: np.ndarray, aspect: float, memory: StreamMemory | None
+    ) -> list[Alert]:
+        live = self.describe(frame, self.reading(LiveInput.FRAME), frame.segment)
+        matches = self.rules.match_items(live, frame.segment, memory.states if memory is not None else None)
+        alerts = self.rules.match_queries(frame.segment, vector) + self.gate.screen(matches, frame.segment)
+        alerts = self.gate.admit(alerts)
         if alerts:
             thumbnail = jpeg_thumbnail(frame.pixels, aspect)
             alerts = [replace(a, thumbnail_jpeg=thumbnail) for a in alerts]
         return alerts
 
-    def _describe(
-        self, live: LiveFrame | LiveAudio, signals: Sequence[Signal[Any, Any]], segment: Segment
+    async def finish_stream(self, memory: StreamMemory, media_end: float, has_video: bool) -> list[Alert]:
+        """The stream has ended: check its whole bytes (signals reading files) against the banks."""
+        if not memory.reads_files:
+            return []
+        end = stream_time(media_end, memory.time_offset)
+        modality = Modality.FRAME if has_video else Modality.SOUND
+        segment = Segment("", memory.stream_id, modality, stream_time(0.0, memory.time_offset), end,
+                          tenant=memory.tenant)  # fmt: skip
+        return await asyncio.to_thread(self._check_file, memory, segment)
+
+    def _check_file(self, memory: StreamMemory, segment: Segment) -> list[Alert]:
+        live: dict[str, Any] = {}
+        for signal in self.reading(LiveInput.FILE):
+            if signal.name in memory.states:
+                live.update(self.describe(LiveFile(segment, memory.states[signal.name]), [signal], segment))
+        matches = self.rules.match_items(live, segment, memory.states)
+        return self.gate.admit(self.gate.screen(matches, segment))
+
+    def describe(
+        self,
+        live: LiveFrame | LiveAudio | LiveFile,
+        signals: Sequence[Signal[Any, Any]],
+        segment: Segment,
+        archive: bool = True,
     ) -> dict[str, Any]:
-        """Each signal's description of live media, kept in the archive when archiving."""
+        """Each signal's description of live media, kept in the archive when archiving (and `archive`)."""
         values = {}
         for signal in signals:
             value = signal.describe_live(live)
             if value is None:
                 continue
             values[signal.name] = value
-            if self.archiving:
+            if self.archiving and archive:
                 signal.keep(self.db, segment, value)
                 self._kept += 1
                 if self._kept % PRUNE_EVERY == 0:
@@ -256,6 +397,7 @@ class Moderation:
 
     async def _search_archive(self, items: list[StoredItem], window_s: float | None) -> list[Alert]:
         window = self.settings.archive_window_s if window_s is None else window_s
+        items = [s for s in items if self._alerting(s.item)]
         if window <= 0 or not items:
             return []
         alerts = await asyncio.to_thread(self._archive_matches, items, time.time() - window)
@@ -263,20 +405,28 @@ class Moderation:
             log.info("archive search found %d matches for %d new item(s)", len(alerts), len(items))
         return alerts
 
+    def _alerting(self, item: BankItem) -> bool:
+        """Whether an item can raise alerts at all (an enabled block-list bank's)."""
+        settings = self.rules.bank(item.tenant, item.bank)
+        return settings.enabled and not settings.allow_list
+
     def _archive_matches(self, items: list[StoredItem], since: float) -> list[Alert]:
         tenant = items[0].item.tenant
         alerts: list[Alert] = []
         for stored in items:
             # Frames: one alert per archived frame, with the evidence of every signal that found it.
             frames: dict[str, tuple[Segment, list[Comparison]]] = {}
-            places: list[tuple[Segment, list[Comparison]]] = []  # audio: where the item plays
+            places: list[tuple[Segment, list[Comparison]]] = []  # audio and clips: where the item plays
             for signal in self.signals:
                 if signal.name not in stored.values:
                     continue
-                hits = signal.search_archive(
+                variant = self.rules.signal_for(stored.item, signal)
+                hits = variant.search_archive(
                     self.db, [(stored.item.item_id, stored.values[signal.name])], tenant, since
                 )
                 for hit in hits:
+                    if hit.live is not None and self._allow_listed(signal, hit.live, hit.segment):
+                        continue
                     if hit.comparison.span is not None:
                         places.append((hit.segment, [hit.comparison]))
                     else:
@@ -284,7 +434,14 @@ class Moderation:
             alerts += [reference_alert(stored.item, s, c, from_archive=True) for s, c in frames.values()]
             alerts += _one_per_place([reference_alert(stored.item, s, c, from_archive=True) for s, c in places])
         alerts.sort(key=lambda a: (a.stream_id, a.start))
-        return alerts
+        return self.gate.admit(alerts)
+
+    def _allow_listed(self, signal: Signal[Any, Any], live: Any, segment: Segment) -> bool:
+        """Whether archived media matches an allow-list item by the signal that found it (counted if so)."""
+        allowed = self.gate.allowed(self.rules.match_items({signal.name: live}, segment))
+        if allowed:
+            self.banks.count_suppressed(dict.fromkeys({(s.item.tenant, s.item.bank) for s in allowed}, 1))
+        return bool(allowed)
 
 
 def _one_per_place(alerts: list[Alert]) -> list[Alert]:
@@ -313,7 +470,7 @@ class AudioScanner:
         self.tenant = tenant
         self.stream_id = stream_id
         self.time_offset = time_offset
-        self._signals = moderation._reading(LiveInput.AUDIO)
+        self._signals = moderation.reading(LiveInput.AUDIO)
         self._reported: dict[str, float] = {}  # item id -> end of the last place reported
 
     async def scan(self, window: AudioWindow) -> list[Alert]:
@@ -326,13 +483,12 @@ class AudioScanner:
             return []
         start, end = stream_time(window.start, self.time_offset), stream_time(window.end, self.time_offset)
         segment = Segment("", self.stream_id, Modality.SOUND, start, end, tenant=self.tenant)
-        live = moderation._describe(LiveAudio(segment, window.samples), signals, segment)
+        live = moderation.describe(LiveAudio(segment, window.samples), signals, segment)
         alerts = []
-        for stored, comparisons in moderation.rules.match_items(live, segment):
-            alert = reference_alert(stored.item, segment, comparisons)
+        for alert in moderation.gate.screen(moderation.rules.match_items(live, segment), segment):
             # Overlapping windows find one place several times: report each place once.
-            if alert.start < self._reported.get(stored.item.item_id, -1.0) - 1.0:
+            if alert.start < self._reported.get(alert.match_id, -1.0) - 1.0:
                 continue
-            self._reported[stored.item.item_id] = alert.end
+            self._reported[alert.match_id] = alert.end
             alerts.append(alert)
-        return alerts
+        return moderation.gate.admit(alerts)

@@ -21,6 +21,15 @@ class ReferenceKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REFERENCE_KIND_AUDIO: _ClassVar[ReferenceKind]
     REFERENCE_KIND_VIDEO: _ClassVar[ReferenceKind]
     REFERENCE_KIND_PDQ_HASH: _ClassVar[ReferenceKind]
+    REFERENCE_KIND_VPDQ_HASH: _ClassVar[ReferenceKind]
+    REFERENCE_KIND_FILE_HASH: _ClassVar[ReferenceKind]
+
+class HashListFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    HASH_LIST_FORMAT_UNSPECIFIED: _ClassVar[HashListFormat]
+    HASH_LIST_FORMAT_PDQ: _ClassVar[HashListFormat]
+    HASH_LIST_FORMAT_TYPED: _ClassVar[HashListFormat]
+    HASH_LIST_FORMAT_VPDQ: _ClassVar[HashListFormat]
 
 class AlertKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -34,6 +43,21 @@ class MatchMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MATCH_METHOD_EMBEDDING: _ClassVar[MatchMethod]
     MATCH_METHOD_PDQ: _ClassVar[MatchMethod]
     MATCH_METHOD_FINGERPRINT: _ClassVar[MatchMethod]
+    MATCH_METHOD_VPDQ: _ClassVar[MatchMethod]
+    MATCH_METHOD_EXACT: _ClassVar[MatchMethod]
+
+class CaptionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CAPTION_KIND_UNSPECIFIED: _ClassVar[CaptionKind]
+    CAPTION_KIND_SPEECH: _ClassVar[CaptionKind]
+    CAPTION_KIND_SOUND: _ClassVar[CaptionKind]
+    CAPTION_KIND_DESCRIPTION: _ClassVar[CaptionKind]
+
+class ReviewVerdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REVIEW_VERDICT_UNSPECIFIED: _ClassVar[ReviewVerdict]
+    REVIEW_VERDICT_CONFIRMED: _ClassVar[ReviewVerdict]
+    REVIEW_VERDICT_DISMISSED: _ClassVar[ReviewVerdict]
 MODALITY_UNSPECIFIED: Modality
 MODALITY_FRAME: Modality
 MODALITY_SPEECH: Modality
@@ -43,6 +67,12 @@ REFERENCE_KIND_IMAGE: ReferenceKind
 REFERENCE_KIND_AUDIO: ReferenceKind
 REFERENCE_KIND_VIDEO: ReferenceKind
 REFERENCE_KIND_PDQ_HASH: ReferenceKind
+REFERENCE_KIND_VPDQ_HASH: ReferenceKind
+REFERENCE_KIND_FILE_HASH: ReferenceKind
+HASH_LIST_FORMAT_UNSPECIFIED: HashListFormat
+HASH_LIST_FORMAT_PDQ: HashListFormat
+HASH_LIST_FORMAT_TYPED: HashListFormat
+HASH_LIST_FORMAT_VPDQ: HashListFormat
 ALERT_KIND_UNSPECIFIED: AlertKind
 ALERT_KIND_QUERY: AlertKind
 ALERT_KIND_REFERENCE: AlertKind
@@ -50,6 +80,15 @@ MATCH_METHOD_UNSPECIFIED: MatchMethod
 MATCH_METHOD_EMBEDDING: MatchMethod
 MATCH_METHOD_PDQ: MatchMethod
 MATCH_METHOD_FINGERPRINT: MatchMethod
+MATCH_METHOD_VPDQ: MatchMethod
+MATCH_METHOD_EXACT: MatchMethod
+CAPTION_KIND_UNSPECIFIED: CaptionKind
+CAPTION_KIND_SPEECH: CaptionKind
+CAPTION_KIND_SOUND: CaptionKind
+CAPTION_KIND_DESCRIPTION: CaptionKind
+REVIEW_VERDICT_UNSPECIFIED: ReviewVerdict
+REVIEW_VERDICT_CONFIRMED: ReviewVerdict
+REVIEW_VERDICT_DISMISSED: ReviewVerdict
 
 class StreamConfig(_message.Message):
     __slots__ = ("stream_id", "format", "sample_rate", "channels", "frame_rate", "language", "time_offset")
@@ -306,7 +345,7 @@ class AddBankItemRequest(_message.Message):
     def __init__(self, header: _Optional[_Union[BankItemHeader, _Mapping]] = ..., chunk: _Optional[_Union[MediaChunk, _Mapping]] = ...) -> None: ...
 
 class BankItem(_message.Message):
-    __slots__ = ("item_id", "bank", "kind", "label", "external_id", "pdq_hashes", "fingerprint_seconds", "created_at", "signals")
+    __slots__ = ("item_id", "bank", "kind", "label", "external_id", "pdq_hashes", "fingerprint_seconds", "created_at", "signals", "confirmed", "dismissed")
     class SignalsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -323,6 +362,8 @@ class BankItem(_message.Message):
     FINGERPRINT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     SIGNALS_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMED_FIELD_NUMBER: _ClassVar[int]
+    DISMISSED_FIELD_NUMBER: _ClassVar[int]
     item_id: str
     bank: str
     kind: ReferenceKind
@@ -332,7 +373,9 @@ class BankItem(_message.Message):
     fingerprint_seconds: float
     created_at: float
     signals: _containers.ScalarMap[str, float]
-    def __init__(self, item_id: _Optional[str] = ..., bank: _Optional[str] = ..., kind: _Optional[_Union[ReferenceKind, str]] = ..., label: _Optional[str] = ..., external_id: _Optional[str] = ..., pdq_hashes: _Optional[int] = ..., fingerprint_seconds: _Optional[float] = ..., created_at: _Optional[float] = ..., signals: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    confirmed: int
+    dismissed: int
+    def __init__(self, item_id: _Optional[str] = ..., bank: _Optional[str] = ..., kind: _Optional[_Union[ReferenceKind, str]] = ..., label: _Optional[str] = ..., external_id: _Optional[str] = ..., pdq_hashes: _Optional[int] = ..., fingerprint_seconds: _Optional[float] = ..., created_at: _Optional[float] = ..., signals: _Optional[_Mapping[str, float]] = ..., confirmed: _Optional[int] = ..., dismissed: _Optional[int] = ...) -> None: ...
 
 class AddBankItemResponse(_message.Message):
     __slots__ = ("item", "archive_alerts")
@@ -365,30 +408,47 @@ class RemoveBankItemResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class ImportHashesRequest(_message.Message):
-    __slots__ = ("bank", "hash_list", "label", "archive_window")
+    __slots__ = ("bank", "hash_list", "label", "archive_window", "signal_type", "external_id")
     BANK_FIELD_NUMBER: _ClassVar[int]
     HASH_LIST_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     ARCHIVE_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_TYPE_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
     bank: str
     hash_list: str
     label: str
     archive_window: float
-    def __init__(self, bank: _Optional[str] = ..., hash_list: _Optional[str] = ..., label: _Optional[str] = ..., archive_window: _Optional[float] = ...) -> None: ...
+    signal_type: str
+    external_id: str
+    def __init__(self, bank: _Optional[str] = ..., hash_list: _Optional[str] = ..., label: _Optional[str] = ..., archive_window: _Optional[float] = ..., signal_type: _Optional[str] = ..., external_id: _Optional[str] = ...) -> None: ...
 
 class ImportHashesResponse(_message.Message):
-    __slots__ = ("imported", "archive_alerts")
+    __slots__ = ("imported", "archive_alerts", "signals")
+    class SignalsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     IMPORTED_FIELD_NUMBER: _ClassVar[int]
     ARCHIVE_ALERTS_FIELD_NUMBER: _ClassVar[int]
+    SIGNALS_FIELD_NUMBER: _ClassVar[int]
     imported: int
     archive_alerts: int
-    def __init__(self, imported: _Optional[int] = ..., archive_alerts: _Optional[int] = ...) -> None: ...
+    signals: _containers.ScalarMap[str, int]
+    def __init__(self, imported: _Optional[int] = ..., archive_alerts: _Optional[int] = ..., signals: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class ExportHashesRequest(_message.Message):
-    __slots__ = ("bank",)
+    __slots__ = ("bank", "format", "item_id")
     BANK_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     bank: str
-    def __init__(self, bank: _Optional[str] = ...) -> None: ...
+    format: HashListFormat
+    item_id: str
+    def __init__(self, bank: _Optional[str] = ..., format: _Optional[_Union[HashListFormat, str]] = ..., item_id: _Optional[str] = ...) -> None: ...
 
 class ExportHashesResponse(_message.Message):
     __slots__ = ("hash_list",)
@@ -463,3 +523,284 @@ class Alert(_message.Message):
     raised_at: float
     evidence: _containers.RepeatedCompositeFieldContainer[Evidence]
     def __init__(self, alert_id: _Optional[str] = ..., kind: _Optional[_Union[AlertKind, str]] = ..., stream_id: _Optional[str] = ..., start: _Optional[float] = ..., end: _Optional[float] = ..., modality: _Optional[_Union[Modality, str]] = ..., segment_id: _Optional[str] = ..., match_id: _Optional[str] = ..., label: _Optional[str] = ..., bank: _Optional[str] = ..., external_id: _Optional[str] = ..., methods: _Optional[_Iterable[_Union[MatchMethod, str]]] = ..., score: _Optional[float] = ..., cosine: _Optional[float] = ..., hash_distance: _Optional[int] = ..., fingerprint_score: _Optional[float] = ..., text: _Optional[str] = ..., thumbnail_jpeg: _Optional[bytes] = ..., suppressed: _Optional[int] = ..., from_archive: _Optional[bool] = ..., raised_at: _Optional[float] = ..., evidence: _Optional[_Iterable[_Union[Evidence, _Mapping]]] = ...) -> None: ...
+
+class ListSegmentsRequest(_message.Message):
+    __slots__ = ("stream_id", "modalities", "time_range", "page_size", "page_token")
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    MODALITIES_FIELD_NUMBER: _ClassVar[int]
+    TIME_RANGE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    stream_id: str
+    modalities: _containers.RepeatedScalarFieldContainer[Modality]
+    time_range: TimeRange
+    page_size: int
+    page_token: str
+    def __init__(self, stream_id: _Optional[str] = ..., modalities: _Optional[_Iterable[_Union[Modality, str]]] = ..., time_range: _Optional[_Union[TimeRange, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListSegmentsResponse(_message.Message):
+    __slots__ = ("segments", "next_page_token")
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    segments: _containers.RepeatedCompositeFieldContainer[Segment]
+    next_page_token: str
+    def __init__(self, segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class WatchCaptionsRequest(_message.Message):
+    __slots__ = ("stream_id", "descriptions", "finals_only", "replay")
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTIONS_FIELD_NUMBER: _ClassVar[int]
+    FINALS_ONLY_FIELD_NUMBER: _ClassVar[int]
+    REPLAY_FIELD_NUMBER: _ClassVar[int]
+    stream_id: str
+    descriptions: bool
+    finals_only: bool
+    replay: int
+    def __init__(self, stream_id: _Optional[str] = ..., descriptions: _Optional[bool] = ..., finals_only: _Optional[bool] = ..., replay: _Optional[int] = ...) -> None: ...
+
+class CaptionWord(_message.Message):
+    __slots__ = ("start", "end", "text", "probability")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    start: float
+    end: float
+    text: str
+    probability: float
+    def __init__(self, start: _Optional[float] = ..., end: _Optional[float] = ..., text: _Optional[str] = ..., probability: _Optional[float] = ...) -> None: ...
+
+class Concept(_message.Message):
+    __slots__ = ("name", "score")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    score: float
+    def __init__(self, name: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
+
+class Caption(_message.Message):
+    __slots__ = ("caption_id", "stream_id", "kind", "is_final", "start", "end", "text", "stable_text", "words", "language", "translation", "segment_ids", "concepts", "sequence", "replayed")
+    CAPTION_ID_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    IS_FINAL_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    STABLE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    WORDS_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    TRANSLATION_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    CONCEPTS_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    caption_id: str
+    stream_id: str
+    kind: CaptionKind
+    is_final: bool
+    start: float
+    end: float
+    text: str
+    stable_text: str
+    words: _containers.RepeatedCompositeFieldContainer[CaptionWord]
+    language: str
+    translation: str
+    segment_ids: _containers.RepeatedScalarFieldContainer[str]
+    concepts: _containers.RepeatedCompositeFieldContainer[Concept]
+    sequence: int
+    replayed: bool
+    def __init__(self, caption_id: _Optional[str] = ..., stream_id: _Optional[str] = ..., kind: _Optional[_Union[CaptionKind, str]] = ..., is_final: _Optional[bool] = ..., start: _Optional[float] = ..., end: _Optional[float] = ..., text: _Optional[str] = ..., stable_text: _Optional[str] = ..., words: _Optional[_Iterable[_Union[CaptionWord, _Mapping]]] = ..., language: _Optional[str] = ..., translation: _Optional[str] = ..., segment_ids: _Optional[_Iterable[str]] = ..., concepts: _Optional[_Iterable[_Union[Concept, _Mapping]]] = ..., sequence: _Optional[int] = ..., replayed: _Optional[bool] = ...) -> None: ...
+
+class CaptionProgress(_message.Message):
+    __slots__ = ("kind", "until")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    kind: CaptionKind
+    until: float
+    def __init__(self, kind: _Optional[_Union[CaptionKind, str]] = ..., until: _Optional[float] = ...) -> None: ...
+
+class CaptionStreamState(_message.Message):
+    __slots__ = ("stream_id", "live")
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    LIVE_FIELD_NUMBER: _ClassVar[int]
+    stream_id: str
+    live: bool
+    def __init__(self, stream_id: _Optional[str] = ..., live: _Optional[bool] = ...) -> None: ...
+
+class CaptionEvent(_message.Message):
+    __slots__ = ("caption", "state", "progress")
+    CAPTION_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    caption: Caption
+    state: CaptionStreamState
+    progress: CaptionProgress
+    def __init__(self, caption: _Optional[_Union[Caption, _Mapping]] = ..., state: _Optional[_Union[CaptionStreamState, _Mapping]] = ..., progress: _Optional[_Union[CaptionProgress, _Mapping]] = ...) -> None: ...
+
+class MatchFileHeader(_message.Message):
+    __slots__ = ("kind", "format")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    kind: ReferenceKind
+    format: str
+    def __init__(self, kind: _Optional[_Union[ReferenceKind, str]] = ..., format: _Optional[str] = ...) -> None: ...
+
+class MatchFileRequest(_message.Message):
+    __slots__ = ("header", "chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: MatchFileHeader
+    chunk: MediaChunk
+    def __init__(self, header: _Optional[_Union[MatchFileHeader, _Mapping]] = ..., chunk: _Optional[_Union[MediaChunk, _Mapping]] = ...) -> None: ...
+
+class HashQuery(_message.Message):
+    __slots__ = ("signal_type", "value")
+    SIGNAL_TYPE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    signal_type: str
+    value: str
+    def __init__(self, signal_type: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+class MatchHashesRequest(_message.Message):
+    __slots__ = ("hashes",)
+    HASHES_FIELD_NUMBER: _ClassVar[int]
+    hashes: _containers.RepeatedCompositeFieldContainer[HashQuery]
+    def __init__(self, hashes: _Optional[_Iterable[_Union[HashQuery, _Mapping]]] = ...) -> None: ...
+
+class LookupMatch(_message.Message):
+    __slots__ = ("item", "methods", "evidence", "start", "end", "query", "allow_list")
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    METHODS_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_LIST_FIELD_NUMBER: _ClassVar[int]
+    item: BankItem
+    methods: _containers.RepeatedScalarFieldContainer[MatchMethod]
+    evidence: _containers.RepeatedCompositeFieldContainer[Evidence]
+    start: float
+    end: float
+    query: int
+    allow_list: bool
+    def __init__(self, item: _Optional[_Union[BankItem, _Mapping]] = ..., methods: _Optional[_Iterable[_Union[MatchMethod, str]]] = ..., evidence: _Optional[_Iterable[_Union[Evidence, _Mapping]]] = ..., start: _Optional[float] = ..., end: _Optional[float] = ..., query: _Optional[int] = ..., allow_list: _Optional[bool] = ...) -> None: ...
+
+class MatchResponse(_message.Message):
+    __slots__ = ("matches", "truncated")
+    MATCHES_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    matches: _containers.RepeatedCompositeFieldContainer[LookupMatch]
+    truncated: bool
+    def __init__(self, matches: _Optional[_Iterable[_Union[LookupMatch, _Mapping]]] = ..., truncated: _Optional[bool] = ...) -> None: ...
+
+class SetBankSettingsRequest(_message.Message):
+    __slots__ = ("bank", "enabled", "allow_list", "thresholds", "clear_thresholds")
+    class ThresholdsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_LIST_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    CLEAR_THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    bank: str
+    enabled: bool
+    allow_list: bool
+    thresholds: _containers.ScalarMap[str, float]
+    clear_thresholds: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, bank: _Optional[str] = ..., enabled: _Optional[bool] = ..., allow_list: _Optional[bool] = ..., thresholds: _Optional[_Mapping[str, float]] = ..., clear_thresholds: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Bank(_message.Message):
+    __slots__ = ("bank", "enabled", "allow_list", "thresholds", "items", "suppressed", "updated_at")
+    class ThresholdsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_LIST_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    bank: str
+    enabled: bool
+    allow_list: bool
+    thresholds: _containers.ScalarMap[str, float]
+    items: int
+    suppressed: int
+    updated_at: float
+    def __init__(self, bank: _Optional[str] = ..., enabled: _Optional[bool] = ..., allow_list: _Optional[bool] = ..., thresholds: _Optional[_Mapping[str, float]] = ..., items: _Optional[int] = ..., suppressed: _Optional[int] = ..., updated_at: _Optional[float] = ...) -> None: ...
+
+class ListBanksRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListBanksResponse(_message.Message):
+    __slots__ = ("banks", "default_thresholds")
+    class DefaultThresholdsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    BANKS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    banks: _containers.RepeatedCompositeFieldContainer[Bank]
+    default_thresholds: _containers.ScalarMap[str, float]
+    def __init__(self, banks: _Optional[_Iterable[_Union[Bank, _Mapping]]] = ..., default_thresholds: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class ReviewAlertRequest(_message.Message):
+    __slots__ = ("alert_id", "verdict", "reviewer", "note")
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    REVIEWER_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    alert_id: str
+    verdict: ReviewVerdict
+    reviewer: str
+    note: str
+    def __init__(self, alert_id: _Optional[str] = ..., verdict: _Optional[_Union[ReviewVerdict, str]] = ..., reviewer: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+
+class AlertReview(_message.Message):
+    __slots__ = ("verdict", "reviewer", "note", "reviewed_at")
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    REVIEWER_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    REVIEWED_AT_FIELD_NUMBER: _ClassVar[int]
+    verdict: ReviewVerdict
+    reviewer: str
+    note: str
+    reviewed_at: float
+    def __init__(self, verdict: _Optional[_Union[ReviewVerdict, str]] = ..., reviewer: _Optional[str] = ..., note: _Optional[str] = ..., reviewed_at: _Optional[float] = ...) -> None: ...
+
+class AlertRecord(_message.Message):
+    __slots__ = ("alert_id", "kind", "match_id", "bank", "stream_id", "start", "end", "raised_at", "review")
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    RAISED_AT_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_FIELD_NUMBER: _ClassVar[int]
+    alert_id: str
+    kind: AlertKind
+    match_id: str
+    bank: str
+    stream_id: str
+    start: float
+    end: float
+    raised_at: float
+    review: AlertReview
+    def __init__(self, alert_id: _Optional[str] = ..., kind: _Optional[_Union[AlertKind, str]] = ..., match_id: _Optional[str] = ..., bank: _Optional[str] = ..., stream_id: _Optional[str] = ..., start: _Optional[float] = ..., end: _Optional[float] = ..., raised_at: _Optional[float] = ..., review: _Optional[_Union[AlertReview, _Mapping]] = ...) -> None: ...

@@ -45,6 +45,16 @@ class VigilStub:
                 request_serializer=vigil_dot_v1_dot_vigil__pb2.SearchRequest.SerializeToString,
                 response_deserializer=vigil_dot_v1_dot_vigil__pb2.SearchResponse.FromString,
                 _registered_method=True)
+        self.ListSegments = channel.unary_unary(
+                '/vigil.v1.Vigil/ListSegments',
+                request_serializer=vigil_dot_v1_dot_vigil__pb2.ListSegmentsRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_vigil__pb2.ListSegmentsResponse.FromString,
+                _registered_method=True)
+        self.WatchCaptions = channel.unary_stream(
+                '/vigil.v1.Vigil/WatchCaptions',
+                request_serializer=vigil_dot_v1_dot_vigil__pb2.WatchCaptionsRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_vigil__pb2.CaptionEvent.FromString,
+                _registered_method=True)
         self.AddStandingQuery = channel.unary_unary(
                 '/vigil.v1.Vigil/AddStandingQuery',
                 request_serializer=vigil_dot_v1_dot_vigil__pb2.AddStandingQueryRequest.SerializeToString,
@@ -90,6 +100,31 @@ class VigilStub:
                 request_serializer=vigil_dot_v1_dot_vigil__pb2.WatchRequest.SerializeToString,
                 response_deserializer=vigil_dot_v1_dot_vigil__pb2.Alert.FromString,
                 _registered_method=True)
+        self.MatchFile = channel.stream_unary(
+                '/vigil.v1.Vigil/MatchFile',
+                request_serializer=vigil_dot_v1_dot_vigil__pb2.MatchFileRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_vigil__pb2.MatchResponse.FromString,
+                _registered_method=True)
+        self.MatchHashes = channel.unary_unary(
+                '/vigil.v1.Vigil/MatchHashes',
+                request_serializer=vigil_dot_v1_dot_vigil__pb2.MatchHashesRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_vigil__pb2.MatchResponse.FromString,
+                _registered_method=True)
+        self.SetBankSettings = channel.unary_unary(
+                '/vigil.v1.Vigil/SetBankSettings',
+                request_serializer=vigil_dot_v1_dot_vigil__pb2.SetBankSettingsRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_vigil__pb2.Bank.FromString,
+                _registered_method=True)
+        self.ListBanks = channel.unary_unary(
+                '/vigil.v1.Vigil/ListBanks',
+                request_serializer=vigil_dot_v1_dot_vigil__pb2.ListBanksRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_vigil__pb2.ListBanksResponse.FromString,
+                _registered_method=True)
+        self.ReviewAlert = channel.unary_unary(
+                '/vigil.v1.Vigil/ReviewAlert',
+                request_serializer=vigil_dot_v1_dot_vigil__pb2.ReviewAlertRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_vigil__pb2.AlertRecord.FromString,
+                _registered_method=True)
 
 
 class VigilServicer:
@@ -113,6 +148,33 @@ class VigilServicer:
 
     def Search(self, request, context):
         """Finds the indexed segments nearest to a query.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSegments(self, request, context):
+        """Lists a stream's stored segments in time order, a page at a time,
+        optionally only some modalities or a time range. A stream with no stored
+        segments (or an unknown id) gives an empty page.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchCaptions(self, request, context):
+        """Follows a stream's live captions until the client cancels. First comes a
+        CaptionStreamState (whether the stream is being ingested now), then a
+        replay of its last final captions (Caption.replayed), then every caption
+        as it is made: interim speech captions (replaced in place by later ones
+        with the same caption_id), the final caption of each utterance, sound
+        captions, and frame descriptions when asked for; CaptionProgress events
+        say how far final captions of each kind have come. A stream that is not
+        live (not started yet, ended, or not known) is waited for: the call
+        stays open, a CaptionStreamState says when the stream starts and ends,
+        and a producer that reconnects with the same stream id continues the
+        same captions. The server sends the response headers as soon as the
+        watcher is registered.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -190,6 +252,54 @@ class VigilServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MatchFile(self, request_iterator, context):
+        """Hash sharing. Lookups say which bank items a file or a hash matches,
+        with how and how closely, without ingesting anything: nothing is stored,
+        archived or alerted. Items of disabled banks are left out.
+
+        Looks up an uploaded picture, audio or video clip: the first request
+        carries the header, later ones the media in sequenced chunks (as
+        AddBankItem; at most 16 MiB and 60 s of media).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MatchHashes(self, request, context):
+        """Looks up hashes as hash-sharing programmes exchange them (PDQ, vPDQ,
+        MD5, SHA-256), each with its signal type.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetBankSettings(self, request, context):
+        """Sets a bank's settings: enabled or not, allow-list or not, threshold
+        overrides. A bank with settings exists even without items. Returns the
+        bank as it now is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBanks(self, request, context):
+        """Every bank that holds items or has settings, with its settings and
+        counters, and the server's default thresholds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReviewAlert(self, request, context):
+        """Confirms or dismisses a raised alert. After a dismissal the same item
+        (or standing query) raises no more alerts on the same stream, until an
+        alert of theirs is confirmed. NOT_FOUND for an alert id this server never
+        raised.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VigilServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -202,6 +312,16 @@ def add_VigilServicer_to_server(servicer, server):
                     servicer.Search,
                     request_deserializer=vigil_dot_v1_dot_vigil__pb2.SearchRequest.FromString,
                     response_serializer=vigil_dot_v1_dot_vigil__pb2.SearchResponse.SerializeToString,
+            ),
+            'ListSegments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSegments,
+                    request_deserializer=vigil_dot_v1_dot_vigil__pb2.ListSegmentsRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_vigil__pb2.ListSegmentsResponse.SerializeToString,
+            ),
+            'WatchCaptions': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchCaptions,
+                    request_deserializer=vigil_dot_v1_dot_vigil__pb2.WatchCaptionsRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_vigil__pb2.CaptionEvent.SerializeToString,
             ),
             'AddStandingQuery': grpc.unary_unary_rpc_method_handler(
                     servicer.AddStandingQuery,
@@ -247,6 +367,31 @@ def add_VigilServicer_to_server(servicer, server):
                     servicer.Watch,
                     request_deserializer=vigil_dot_v1_dot_vigil__pb2.WatchRequest.FromString,
                     response_serializer=vigil_dot_v1_dot_vigil__pb2.Alert.SerializeToString,
+            ),
+            'MatchFile': grpc.stream_unary_rpc_method_handler(
+                    servicer.MatchFile,
+                    request_deserializer=vigil_dot_v1_dot_vigil__pb2.MatchFileRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_vigil__pb2.MatchResponse.SerializeToString,
+            ),
+            'MatchHashes': grpc.unary_unary_rpc_method_handler(
+                    servicer.MatchHashes,
+                    request_deserializer=vigil_dot_v1_dot_vigil__pb2.MatchHashesRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_vigil__pb2.MatchResponse.SerializeToString,
+            ),
+            'SetBankSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetBankSettings,
+                    request_deserializer=vigil_dot_v1_dot_vigil__pb2.SetBankSettingsRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_vigil__pb2.Bank.SerializeToString,
+            ),
+            'ListBanks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBanks,
+                    request_deserializer=vigil_dot_v1_dot_vigil__pb2.ListBanksRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_vigil__pb2.ListBanksResponse.SerializeToString,
+            ),
+            'ReviewAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReviewAlert,
+                    request_deserializer=vigil_dot_v1_dot_vigil__pb2.ReviewAlertRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_vigil__pb2.AlertRecord.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -304,6 +449,60 @@ class Vigil:
             '/vigil.v1.Vigil/Search',
             vigil_dot_v1_dot_vigil__pb2.SearchRequest.SerializeToString,
             vigil_dot_v1_dot_vigil__pb2.SearchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSegments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.Vigil/ListSegments',
+            vigil_dot_v1_dot_vigil__pb2.ListSegmentsRequest.SerializeToString,
+            vigil_dot_v1_dot_vigil__pb2.ListSegmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchCaptions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/vigil.v1.Vigil/WatchCaptions',
+            vigil_dot_v1_dot_vigil__pb2.WatchCaptionsRequest.SerializeToString,
+            vigil_dot_v1_dot_vigil__pb2.CaptionEvent.FromString,
             options,
             channel_credentials,
             insecure,
@@ -547,6 +746,141 @@ class Vigil:
             '/vigil.v1.Vigil/Watch',
             vigil_dot_v1_dot_vigil__pb2.WatchRequest.SerializeToString,
             vigil_dot_v1_dot_vigil__pb2.Alert.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MatchFile(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/vigil.v1.Vigil/MatchFile',
+            vigil_dot_v1_dot_vigil__pb2.MatchFileRequest.SerializeToString,
+            vigil_dot_v1_dot_vigil__pb2.MatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MatchHashes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.Vigil/MatchHashes',
+            vigil_dot_v1_dot_vigil__pb2.MatchHashesRequest.SerializeToString,
+            vigil_dot_v1_dot_vigil__pb2.MatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetBankSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.Vigil/SetBankSettings',
+            vigil_dot_v1_dot_vigil__pb2.SetBankSettingsRequest.SerializeToString,
+            vigil_dot_v1_dot_vigil__pb2.Bank.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBanks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.Vigil/ListBanks',
+            vigil_dot_v1_dot_vigil__pb2.ListBanksRequest.SerializeToString,
+            vigil_dot_v1_dot_vigil__pb2.ListBanksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReviewAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.Vigil/ReviewAlert',
+            vigil_dot_v1_dot_vigil__pb2.ReviewAlertRequest.SerializeToString,
+            vigil_dot_v1_dot_vigil__pb2.AlertRecord.FromString,
             options,
             channel_credentials,
             insecure,

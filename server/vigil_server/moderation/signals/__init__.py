@@ -13,8 +13,11 @@ from typing import Any
 from vigil_server.moderation.signals.base import (
     ArchiveHit,
     Comparison,
+    FramePdq,
     ItemMedia,
+    Live,
     LiveAudio,
+    LiveFile,
     LiveFrame,
     LiveInput,
     Signal,
@@ -23,7 +26,10 @@ from vigil_server.moderation.signals.base import (
 )
 from vigil_server.moderation.signals.chromaprint import ChromaprintSignal
 from vigil_server.moderation.signals.copy_descriptor import CopyDescriptorSignal, DescribeFrames, SearchCopies
+from vigil_server.moderation.signals.md5 import Md5Signal
 from vigil_server.moderation.signals.pdq import PdqSignal
+from vigil_server.moderation.signals.sha256 import Sha256Signal
+from vigil_server.moderation.signals.vpdq import VpdqSignal
 from vigil_server.settings import ModerationSettings
 
 __all__ = [
@@ -32,15 +38,21 @@ __all__ = [
     "ChromaprintSignal",
     "Comparison",
     "CopyDescriptorSignal",
+    "FramePdq",
     "ItemMedia",
+    "Live",
     "LiveAudio",
+    "LiveFile",
     "LiveFrame",
     "LiveInput",
+    "Md5Signal",
     "PdqSignal",
+    "Sha256Signal",
     "Signal",
     "SignalArchive",
     "SignalContext",
     "SignalIndex",
+    "VpdqSignal",
     "build_signals",
 ]
 
@@ -61,6 +73,11 @@ SIGNAL_TYPES: dict[str, Callable[[SignalContext], Signal[Any, Any]]] = {
         c.describe_frames, c.search_copies, c.descriptor_dim, c.settings.bank_min_cosine
     ),
     "chromaprint": lambda c: ChromaprintSignal(c.settings.fingerprint_min_score),
+    "vpdq": lambda c: VpdqSignal(
+        c.settings.vpdq_max_distance, c.settings.vpdq_min_quality, c.settings.vpdq_match_percent
+    ),
+    "md5": lambda c: Md5Signal(),
+    "sha256": lambda c: Sha256Signal(),
 }
 
 

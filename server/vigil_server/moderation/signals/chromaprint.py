@@ -19,7 +19,7 @@ import numpy as np
 
 from vigil_models import SAMPLE_RATE
 from vigil_models.hashing import AudioFingerprint, audio_fingerprint, fingerprint_match
-from vigil_server.moderation.signals.base import Comparison, ItemMedia, LiveAudio, LiveFrame, LiveInput, Signal
+from vigil_server.moderation.signals.base import Comparison, ItemMedia, Live, LiveAudio, LiveInput, Signal
 from vigil_server.types import Evidence, MatchMethod
 
 MIN_AUDIO_RMS = 0.003
@@ -51,6 +51,15 @@ class ChromaprintSignal(Signal[AudioFingerprint, AudioFingerprint]):
     def __init__(self, min_score: float):
         self.min_score = min_score
 
+    @property
+    def threshold(self) -> float:
+        return self.min_score
+
+    def adjusted(self, threshold: float) -> ChromaprintSignal:
+        if not 0 < threshold <= 1:
+            raise ValueError(f"a chromaprint threshold is a score in (0, 1], got {threshold:g}")
+        return ChromaprintSignal(threshold)
+
     async def describe_item(self, media: ItemMedia) -> AudioFingerprint | None:
         return fingerprint_or_none(media.audio) if media.audio is not None else None
 
@@ -63,7 +72,7 @@ class ChromaprintSignal(Signal[AudioFingerprint, AudioFingerprint]):
     def decode(self, blob: bytes) -> AudioFingerprint:
         return _unpack(blob)
 
-    def describe_live(self, live: LiveFrame | LiveAudio) -> AudioFingerprint | None:
+    def describe_live(self, live: Live) -> AudioFingerprint | None:
         assert isinstance(live, LiveAudio)
         return fingerprint_or_none(live.samples)
 

@@ -14,7 +14,7 @@ archive is a vector search there, not the moderation database.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from vigil_server.moderation.signals.base import (
     ArchiveHit,
     Comparison,
     ItemMedia,
-    LiveAudio,
+    Live,
     LiveFrame,
     LiveInput,
     Signal,
@@ -49,6 +49,15 @@ class CopyDescriptorSignal(Signal[np.ndarray, np.ndarray]):
         self.dim = dim
         self.min_cosine = min_cosine
 
+    @property
+    def threshold(self) -> float:
+        return self.min_cosine
+
+    def adjusted(self, threshold: float) -> CopyDescriptorSignal:
+        if not 0 < threshold <= 1:
+            raise ValueError(f"a copy_descriptor threshold is a cosine in (0, 1], got {threshold:g}")
+        return CopyDescriptorSignal(self._describe_frames, self._search_copies, self.dim, threshold)
+
     async def describe_item(self, media: ItemMedia) -> np.ndarray | None:
         if not media.frames:
             return None
@@ -63,7 +72,7 @@ class CopyDescriptorSignal(Signal[np.ndarray, np.ndarray]):
     def decode(self, blob: bytes) -> np.ndarray:
         return np.frombuffer(blob, dtype=np.float32).reshape(-1, self.dim).copy()
 
-    def describe_live(self, live: LiveFrame | LiveAudio) -> np.ndarray | None:
+    def describe_live(self, live: Live) -> np.ndarray | None:
         assert isinstance(live, LiveFrame)
         return live.descriptor
 
@@ -116,7 +125,7 @@ class _Pictures(SignalIndex[np.ndarray, np.ndarray]):
         )
         self._owners = [item_id for item_id, v in rows for _ in range(len(v))]
 
-    def match(self, live: np.ndarray) -> list[tuple[str, Comparison]]:
+    def match(self, live: np.ndarray, memory: Any = None) -> list[tuple[str, Comparison]]:
         if not self._owners:
             return []
         best: dict[str, float] = {}
