@@ -15,9 +15,8 @@ from vigil_client.client import (
     SegmentInfo,
     SegmentPage,
     VigilClient,
-    VigilError,
 )
-from vigil_client.errors import ErrorDetails, error_details
+from vigil_client.errors import ErrorDetails, VigilError, error_details
 from vigil_client.hash_sharing import AlertRecordInfo, BankInfo, EvidenceInfo, LookupMatchInfo
 from vigil_client.media import FORMAT_BY_EXTENSION, MODALITIES, MediaBytes, media_kind, read_chunks
 from vigil_client.moderation import (

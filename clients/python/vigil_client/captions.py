@@ -16,14 +16,12 @@ from __future__ import annotations
 import heapq
 import json
 import math
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
-import grpc
-
 from vigil.v1 import vigil_pb2
+from vigil_client.streams import ServerStream
 
 MAX_LINE = 42  # characters a caption line holds (broadcast practice: 32-42)
 MAX_LINES = 2  # lines a cue holds
@@ -96,61 +94,17 @@ class CaptionProgress:
 CaptionEventInfo = CaptionInfo | StreamState | CaptionProgress
 
 
-class CaptionWatch:
-    """The events of one WatchCaptions call: iterate it for StreamState and CaptionInfo.
+class CaptionWatch(ServerStream["CaptionEventInfo"]):
+    """The events of one WatchCaptions call: iterate it for StreamState, CaptionProgress and CaptionInfo
+    (see ServerStream)."""
 
-    It runs until cancelled: `cancel()` from any thread, or leave a `with` block around it; iteration then
-    stops without an error. Other failures raise VigilError.
-    """
-
-    def __init__(self, call: Any, error: type[Exception]):
-        self._call = call
-        self._error = error
-        self._cancelled = False
-        self._headers = threading.Event()
-        self._waiter: threading.Thread | None = None
-
-    def __iter__(self) -> CaptionWatch:
-        return self
-
-    def __next__(self) -> CaptionEventInfo:
-        try:
-            event = next(self._call)
-        except grpc.RpcError as exc:
-            if self._cancelled and exc.code() == grpc.StatusCode.CANCELLED:
-                raise StopIteration from None
-            raise self._error(exc.code(), exc.details() or "") from None
+    def convert(self, event: Any) -> CaptionEventInfo:
         kind = event.WhichOneof("event")
         if kind == "state":
             return StreamState(event.state.stream_id, event.state.live)
         if kind == "progress":
             return CaptionProgress(KIND_NAMES.get(event.progress.kind, "unspecified"), event.progress.until)
         return CaptionInfo.from_proto(event.caption)
-
-    def __enter__(self) -> CaptionWatch:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.cancel()
-
-    def cancel(self) -> None:
-        """End the call; a blocked iteration returns. Safe to call more than once and from any thread."""
-        self._cancelled = True
-        self._call.cancel()
-
-    def wait_connected(self, timeout: float | None = None) -> bool:
-        """Wait until the server has registered the watcher (its response headers came); True when it has."""
-        if self._waiter is None:
-
-            def wait() -> None:
-                self._call.initial_metadata()  # blocks until the headers come or the call ends
-                if not self._call.done():
-                    self._headers.set()
-
-            self._waiter = threading.Thread(target=wait, name="vigil-captions-headers", daemon=True)
-            self._waiter.start()
-        self._waiter.join(timeout)
-        return self._headers.is_set()
 
 
 # -- cues --------------------------------------------------------------------------------------------------------

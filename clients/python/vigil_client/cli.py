@@ -24,7 +24,8 @@ from typing import BinaryIO
 from vigil_client.cli_captions import add_caption_commands
 from vigil_client.cli_hash_sharing import add_hash_sharing_commands
 from vigil_client.cli_moderation import add_moderation_commands, describe_alert
-from vigil_client.client import DEFAULT_CHUNK_BYTES, DEFAULT_SERVER, SegmentInfo, VigilClient, VigilError
+from vigil_client.client import DEFAULT_CHUNK_BYTES, DEFAULT_SERVER, SegmentInfo, VigilClient
+from vigil_client.errors import VigilError
 from vigil_client.media import FORMAT_BY_EXTENSION, MODALITIES, MediaBytes, read_chunks
 from vigil_client.moderation import AlertInfo
 

@@ -28,7 +28,8 @@ from vigil_client.captions import (
     StreamState,
     merge_sound,
 )
-from vigil_client.client import DEFAULT_CHUNK_BYTES, SegmentInfo, VigilClient, VigilError
+from vigil_client.client import DEFAULT_CHUNK_BYTES, SegmentInfo, VigilClient
+from vigil_client.errors import VigilError
 from vigil_client.media import FORMAT_BY_EXTENSION, read_chunks
 
 INTERRUPTED = 130

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vigil_client.client import AlertWatch, VigilClient, VigilError
+from vigil_client.client import AlertWatch, VigilClient
+from vigil_client.errors import VigilError
 from vigil_client.media import KINDS, MODALITIES, media_kind
 from vigil_client.moderation import AlertInfo, BankItemInfo, Example, StandingQueryInfo
 

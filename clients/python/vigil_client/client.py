@@ -15,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from vigil.v1 import vigil_pb2, vigil_pb2_grpc
 from vigil_client.captions import CaptionWatch
+from vigil_client.errors import VigilError
 from vigil_client.hash_sharing import (
     HASH_LIST_FORMATS,
     VERDICTS,
@@ -40,6 +41,7 @@ from vigil_client.moderation import (
     media_chunks,
     standing_query_request,
 )
+from vigil_client.streams import ServerStream
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 SERVICE = "vigil.v1.Vigil"
@@ -47,19 +49,6 @@ DEFAULT_CHUNK_BYTES = 64 << 10
 DEFAULT_MAX_IN_FLIGHT = 64  # chunks sent but not yet acknowledged
 DEFAULT_CALL_TIMEOUT = 120.0  # seconds, for calls when the client has no timeout of its own
 ARCHIVE_CALL_TIMEOUT = 600.0  # AddBankItem and ImportHashes also search the archive
-
-
-class VigilError(Exception):
-    """A call failed; `code` is the gRPC status code, the message says why."""
-
-    def __init__(self, code: grpc.StatusCode, message: str):
-        super().__init__(f"{code.name}: {message}")
-        self.code = code
-        self.details = message
-
-    @classmethod
-    def of(cls, exc: grpc.RpcError) -> VigilError:
-        return cls(exc.code(), exc.details() or "")
 
 
 @dataclass(frozen=True)
@@ -107,57 +96,11 @@ class SegmentPage:
     next_page_token: str  # empty on the last page
 
 
-class AlertWatch:
-    """The alerts of one Watch call, as the server raises them: iterate it for AlertInfo.
+class AlertWatch(ServerStream[AlertInfo]):
+    """The alerts of one Watch call, as the server raises them: iterate it for AlertInfo (see ServerStream)."""
 
-    It runs until cancelled. Call `cancel()` (from any thread, e.g. a signal handler or a timer) or leave a
-    `with` block around it; iteration then stops without an error. Other failures raise VigilError.
-    """
-
-    def __init__(self, call: Any):
-        self._call = call
-        self._cancelled = False
-        self._headers = threading.Event()
-        self._waiter: threading.Thread | None = None
-
-    def __iter__(self) -> AlertWatch:
-        return self
-
-    def __next__(self) -> AlertInfo:
-        try:
-            return AlertInfo.from_proto(next(self._call))
-        except grpc.RpcError as exc:
-            if self._cancelled and exc.code() == grpc.StatusCode.CANCELLED:
-                raise StopIteration from None
-            raise VigilError.of(exc) from None
-
-    def __enter__(self) -> AlertWatch:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.cancel()
-
-    def cancel(self) -> None:
-        """End the call; a blocked iteration returns. Safe to call more than once and from any thread."""
-        self._cancelled = True
-        self._call.cancel()
-
-    def wait_connected(self, timeout: float | None = None) -> bool:
-        """Wait until the server has answered the call with its response headers; True when it has.
-
-        Vigil sends them as soon as it has registered the watcher: from then on every alert reaches this watch.
-        False when `timeout` seconds passed first or the call ended (iterate to see its error)."""
-        if self._waiter is None:
-
-            def wait() -> None:
-                self._call.initial_metadata()  # blocks until the headers come or the call ends
-                if not self._call.done():
-                    self._headers.set()
-
-            self._waiter = threading.Thread(target=wait, name="vigil-watch-headers", daemon=True)
-            self._waiter.start()
-        self._waiter.join(timeout)
-        return self._headers.is_set()
+    def convert(self, message: Any) -> AlertInfo:
+        return AlertInfo.from_proto(message)
 
 
 class VigilClient:
@@ -344,7 +287,7 @@ class VigilClient:
                                                  finals_only=finals_only)  # fmt: skip
         if replay is not None:
             request.replay = replay
-        return CaptionWatch(self._stub.WatchCaptions(request), VigilError)  # no deadline, whatever the timeout
+        return CaptionWatch(self._stub.WatchCaptions(request))  # no deadline, whatever the timeout
 
     # -- Moderation: standing queries, reference banks, alerts -------------------------------------------------
 

@@ -43,3 +43,16 @@ def error_details(error: grpc.RpcError) -> ErrorDetails:
             detail.Unpack(retry)
             retry_after_s = retry.retry_delay.ToNanoseconds() / 1e9
     return ErrorDetails(tuple(violations), retry_after_s)
+
+
+class VigilError(Exception):
+    """A call failed; `code` is the gRPC status code, the message says why."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.details = message
+
+    @classmethod
+    def of(cls, exc: grpc.RpcError) -> VigilError:
+        return cls(exc.code(), exc.details() or "")
