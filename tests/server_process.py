@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import re
 import signal
@@ -18,6 +19,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 SERVER = [sys.executable, "-m", "vigil_server.app"]
 LISTENING = re.compile(r"vigil-server listening on (\S+)")
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a child gets when the thread that started it dies
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: be killed when the starting thread dies, so a test run killed by a timeout
+    leaves no server behind (Linux; elsewhere the server outlives a killed parent as before)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class ServerProcess:
@@ -40,6 +49,7 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         found = threading.Event()
 
@@ -69,8 +79,12 @@ class ServerProcess:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise RuntimeError("vigil-server exited:\n" + "".join(self.log))
-            if self.health() == health_pb2.HealthCheckResponse.SERVING:
-                return self
+            try:
+                if self.health() == health_pb2.HealthCheckResponse.SERVING:
+                    return self
+            except grpc.RpcError as exc:  # a server busy loading models may answer late: ask again
+                if exc.code() not in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
+                    raise
             time.sleep(0.25)
         raise TimeoutError("vigil-server never became SERVING:\n" + "".join(self.log))
 
