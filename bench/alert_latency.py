@@ -18,26 +18,22 @@ alert's `end`: for speech, the server cannot know a passage has ended before it 
 from __future__ import annotations
 
 import argparse
-import bisect
 import io
-import itertools
 import json
-import math
 import os
 import platform
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import cut, stream_once, summary  # noqa: E402
 from scripts.sample_media import Utterance, photo_video, skimage_photo  # noqa: E402
 from tests.server_process import ServerProcess  # noqa: E402
 from vigil_client import AlertInfo, VigilClient  # noqa: E402
@@ -57,28 +53,6 @@ SETTLE_S = 5.0  # after a stream's summary, how long to wait for its alerts
 
 
 @dataclass(frozen=True)
-class Packet:
-    kind: str  # "video" or "audio"
-    time: float  # presentation time from the start of its own stream, seconds
-    pos: int  # byte offset in the file
-
-
-@dataclass(frozen=True)
-class Chunks:
-    """The file cut into pieces of about `seconds` of media each, and where each packet went."""
-
-    data: list[bytes]
-    starts: list[int]  # byte offset of each chunk
-    packets: dict[str, list[Packet]]  # by kind, in presentation order
-
-    def holding(self, kind: str, t: float) -> int:
-        """The chunk holding the first `kind` packet at or after stream time t (the last packet if none)."""
-        packets = self.packets[kind]
-        i = min(bisect.bisect_left([p.time for p in packets], t - 1e-6), len(packets) - 1)
-        return bisect.bisect_right(self.starts, packets[i].pos) - 1
-
-
-@dataclass(frozen=True)
 class Latency:
     run: int
     stream_id: str
@@ -89,48 +63,6 @@ class Latency:
     end_chunk: int
     from_start_ms: float  # start chunk sent -> alert at the watcher
     from_end_ms: float  # end chunk sent -> alert at the watcher
-
-
-def probe_packets(path: Path) -> dict[str, list[Packet]]:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "packet=codec_type,pts_time,pos", "-of", "json", str(path)],
-        check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
-    rows = [p for p in json.loads(out)["packets"] if p.get("pts_time") not in (None, "N/A") and "pos" in p]
-    packets: dict[str, list[Packet]] = {"video": [], "audio": []}
-    for kind, found in packets.items():
-        mine = [(float(p["pts_time"]), int(p["pos"])) for p in rows if p["codec_type"] == kind]
-        first = min(t for t, _ in mine)
-        found.extend(Packet(kind, t - first, pos) for t, pos in sorted(mine))
-    return packets
-
-
-def cut(path: Path, seconds: float) -> Chunks:
-    """Cut at the packet where the media time (the latest presentation time so far, in file order) passes each
-    multiple of `seconds`; MPEG-TS packets are 188-byte aligned, so every cut lies between transport packets."""
-    packets = probe_packets(path)
-    data = path.read_bytes()
-    starts = [0]
-    latest = 0.0
-    for packet in sorted((p for ps in packets.values() for p in ps), key=lambda p: p.pos):
-        latest = max(latest, packet.time)
-        if latest >= seconds * len(starts) and packet.pos > starts[-1]:
-            starts.append(packet.pos)
-    bounds = [*starts, len(data)]
-    return Chunks([data[a:b] for a, b in itertools.pairwise(bounds)], starts, packets)
-
-
-def percentile(sorted_ms: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    return sorted_ms[max(0, math.ceil(q / 100 * len(sorted_ms)) - 1)]
-
-
-def summary(values: Sequence[float]) -> dict[str, float]:
-    ms = sorted(values)
-    if not ms:
-        return {}
-    return {"median": round(statistics.median(ms), 1), "p95": round(percentile(ms, 95), 1),
-            "min": round(ms[0], 1), "max": round(ms[-1], 1)}  # fmt: skip
 
 
 class Watcher:
@@ -151,23 +83,6 @@ class Watcher:
     def first(self, stream_id: str, kind: str) -> tuple[float, AlertInfo] | None:
         with self.lock:
             return next(((t, a) for t, a in self.arrived if a.stream_id == stream_id and a.kind == kind), None)
-
-
-def stream_once(client: VigilClient, chunks: Chunks, stream_id: str, pace: float | None) -> list[float]:
-    """Ingest the chunks; return when each was handed to gRPC (perf_counter seconds)."""
-    sent: list[float] = []
-
-    def paced() -> Iterator[bytes]:
-        began = time.perf_counter()
-        for k, data in enumerate(chunks.data):
-            if pace is not None:
-                time.sleep(max(0.0, began + k * pace - time.perf_counter()))
-            sent.append(time.perf_counter())
-            yield data
-
-    for _ in client.ingest(paced(), stream_id, "mpegts"):
-        pass
-    return sent
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -47,7 +47,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.alert_latency import PHRASE, PHRASE_AT, SLIDES, Chunks, cut, stream_once, summary  # noqa: E402
+from bench.alert_latency import PHRASE, PHRASE_AT, SLIDES  # noqa: E402
+from bench.common import Chunks, cut, stream_once, summary  # noqa: E402
 from scripts.sample_media import Utterance, load_audio, photo_video, skimage_photo, speak  # noqa: E402
 from tests.server_process import ServerProcess  # noqa: E402
 from vigil_client import CaptionInfo, StreamState, VigilClient  # noqa: E402

@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import peak_rss_mib  # noqa: E402
 from scripts.sample_media import Utterance, pattern_video  # noqa: E402
 from tests.server_process import ServerProcess  # noqa: E402
 from vigil_client import VigilClient  # noqa: E402
@@ -57,13 +58,6 @@ def utterances(duration: float) -> list[Utterance]:
     return [Utterance(text, 2.0 + i * step) for i, text in enumerate(SENTENCES) if 2.0 + i * step < duration - 5]
 
 
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def ingest_once(client: VigilClient, chunks: Sequence[bytes], stream_id: str) -> Run:
     last_sent = 0.0
 
@@ -74,7 +68,7 @@ def ingest_once(client: VigilClient, chunks: Sequence[bytes], stream_id: str) ->
 
     began = time.perf_counter()
     summary = None
-    for event in client.ingest(timed(), stream_id, "mpegts"):
+    for event in client.ingest(timed(), stream_id, "mpegts", pacing="upload"):
         if event.WhichOneof("event") == "summary":
             summary = event.summary
     done = time.perf_counter()

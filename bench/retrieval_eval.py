@@ -12,7 +12,10 @@ Directions (query -> what counts as the right answer):
 - text->speech: a prompt's transcript -> the speech segment of that prompt;
 - text->sound: "music"-like and "singing"-like queries -> a sound segment with that caption;
 - audio->stream: a 6 s clip of a music track or a whole prompt -> any segment of its stream;
-- video->speech: a 2 s video of a narrated photo -> the narration sentence about it.
+- video->speech: a 2 s video of a narrated photo -> the narration sentence about it;
+- text->people: "a person", "people", "a crowd", ... -> any frame with people, in a stream of their
+  own: the photos of bench/photos with people (bench/people/labels.tsv) and every 8th photo
+  without people (specks and statues left out).
 
     .venv/bin/python bench/retrieval_eval.py [--photos 120] [--prompts 40]
 """
@@ -35,7 +38,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.photos.dataset import load_photos, read_labels  # noqa: E402
+from bench.photos.dataset import LabelledPhoto, load_photos, read_labels  # noqa: E402
 from scripts.sample_media import (  # noqa: E402
     Utterance,
     audio_sequence,
@@ -56,6 +59,7 @@ SOUND_QUERIES = {
     "singing": ["singing", "a person singing"],
 }
 Check = Callable[[SegmentInfo], bool]
+PEOPLE_QUERIES = ("a person", "people", "a crowd", "a face", "someone", "a group of people", "musicians")
 
 
 def slideshow(photos: list[np.ndarray], out: Path) -> Path:
@@ -102,8 +106,9 @@ def read_transcripts(limit: int) -> list[tuple[Path, str]]:
 
 def ingest(client: VigilClient, path: Path, stream_id: str, fmt: str) -> None:
     with open(path, "rb") as f:
-        for _ in client.ingest(read_chunks(f, 64 << 10), stream_id, fmt):
-            pass
+        for event in client.ingest(read_chunks(f, 64 << 10), stream_id, fmt, pacing="upload"):
+            if event.WhichOneof("event") == "summary" and event.summary.frames_dropped:
+                raise RuntimeError(f"{stream_id}: {event.summary.frames_dropped} frames dropped from an upload")
 
 
 def search_or_miss(client: VigilClient, **query: object) -> list[SearchMatch]:
@@ -127,6 +132,19 @@ def summarise(ranks: list[int | None]) -> dict[str, float]:
         "R@5": sum(1 for r in ranks if r is not None and r <= 5) / n,
         "MRR": sum(1 / r for r in ranks if r is not None) / n,
     }
+
+
+def people_photos() -> tuple[list[LabelledPhoto], set[int]]:
+    """The photos of the people stream and the indexes of those with people."""
+    import csv
+
+    with (ROOT / "bench" / "people" / "labels.tsv").open() as f:
+        counts = {row["path"]: int(row["persons"]) for row in csv.DictReader(f, delimiter="\t")}
+    labels = read_labels()
+    with_people = [p for p in labels if counts.get(p.path, 0) > 0]
+    without = [p for p in labels if p.path not in counts][::8]
+    chosen = sorted(with_people + without, key=lambda p: labels.index(p))
+    return chosen, {i for i, p in enumerate(chosen) if counts.get(p.path, 0) > 0}
 
 
 def main() -> int:
@@ -204,6 +222,13 @@ def main() -> int:
                                       stream_ids=["narration"], top_k=50)  # fmt: skip
                 video_ranks.append(rank(found, lambda s, i=i: abs(s.start - (1.0 + 5.0 * i)) < 2.0))
             results["video->speech"] = summarise(video_ranks)
+            people, with_people = people_photos()
+            ingest(client, slideshow(load_photos(people).images, work / "people.ts"), "people", "mpegts")
+            results["text->people"] = summarise([
+                rank(client.search(q, modalities=["frame"], stream_ids=["people"], top_k=50),
+                     lambda s: round(s.start) in with_people)
+                for q in PEOPLE_QUERIES
+            ])  # fmt: skip
     finally:
         server.stop()
     print(f"{'direction':15} {'queries':>7} {'R@1':>6} {'R@5':>6} {'MRR':>6}")

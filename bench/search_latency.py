@@ -144,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ingested = 0
                 for i, video in enumerate(videos):
                     with video.open("rb") as f:
-                        for event in client.ingest(read_chunks(f, 64 << 10), f"clip-{i}", "mpegts"):
+                        for event in client.ingest(read_chunks(f, 64 << 10), f"clip-{i}", "mpegts", pacing="upload"):
                             if event.WhichOneof("event") == "summary":
                                 ingested += event.summary.frames_indexed + event.summary.speech_segments_indexed
                 first = client.search(SPOKEN[0], top_k=1)

@@ -149,7 +149,7 @@ def stream(client: VigilClient, path: Path, stream_id: str) -> tuple[list[Seg], 
     segments: list[Seg] = []
     alerts: list[AlertInfo] = []
     with open(path, "rb") as f:
-        for event in client.ingest(read_chunks(f, 64 << 10), stream_id, "wav"):
+        for event in client.ingest(read_chunks(f, 64 << 10), stream_id, "wav", pacing="upload"):
             kind = event.WhichOneof("event")
             if kind == "segment" and event.segment.segment.modality == vigil_pb2.MODALITY_SPEECH:
                 s = event.segment.segment

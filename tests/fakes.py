@@ -44,6 +44,7 @@ from vigil_models import (
     SpaceSpec,
     SpeechModelSpec,
     SpeechRegion,
+    SpeechRequest,
     TranscriptPiece,
     VadState,
     WordTiming,
@@ -274,6 +275,9 @@ class FakeTranscriber:
             timed = (WordTiming(cuts[i], cuts[i + 1], f" {word}"),) if words else ()
             pieces.append(TranscriptPiece(cuts[i], cuts[i + 1], word, "en", words=timed))
         return pieces
+
+    def transcribe_many(self, requests: Sequence[SpeechRequest]) -> list[list[TranscriptPiece] | Exception]:
+        return [self.transcribe(r.audio, r.language, r.words, r.translate) for r in requests]
 
     @staticmethod
     def _tone_runs(audio: np.ndarray) -> list[tuple[str, float, float]]:

@@ -31,7 +31,7 @@ def test_clip_clap_space_serves_every_modality(tmp_path: Path, model_cache: Path
     try:
         video = soundtrack_video(tmp_path, 8.0, MUSIC, name="music")
         with VigilClient(server.address, timeout=600) as client, open(video, "rb") as f:
-            summary = list(client.ingest(read_chunks(f, 64 << 10), "clip-music", "mpegts"))[-1].summary
+            summary = list(client.ingest(read_chunks(f, 64 << 10), "clip-music", "mpegts", pacing="upload"))[-1].summary
             assert summary.frames_indexed == 8 and summary.sound_segments_indexed >= 1
             assert client.search("music", modalities=["sound"], top_k=3)[0].segment.modality == "sound"
             png = io.BytesIO()

@@ -46,7 +46,7 @@ SENTENCES = (
 
 def ingest(server: ServerProcess, path: Path, stream_id: str, fmt: str) -> vigil_pb2.IngestSummary:
     with VigilClient(server.address, timeout=600) as client, open(path, "rb") as f:
-        events = list(client.ingest(read_chunks(f, 64 << 10), stream_id, fmt))
+        events = list(client.ingest(read_chunks(f, 64 << 10), stream_id, fmt, pacing="upload"))
     return events[-1].summary
 
 

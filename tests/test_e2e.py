@@ -24,7 +24,7 @@ CHUNK = 16 << 10
 
 def ingest(server: ServerProcess, path: Path, stream_id: str, fmt: str) -> list:  # type: ignore[type-arg]
     with VigilClient(server.address, timeout=300) as client, open(path, "rb") as f:
-        return list(client.ingest(read_chunks(f, CHUNK), stream_id, fmt))
+        return list(client.ingest(read_chunks(f, CHUNK), stream_id, fmt, pacing="upload"))
 
 
 def ingest_paced(server: ServerProcess, path: Path, stream_id: str, fmt: str) -> tuple[list, bool]:  # type: ignore[type-arg]

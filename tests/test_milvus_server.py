@@ -52,7 +52,7 @@ def test_spoken_phrase_is_found_through_a_milvus_server(
 ) -> None:
     with VigilClient(vigil_on_milvus.address, timeout=300) as client:
         with media.pattern().open("rb") as f:
-            events = list(client.ingest(read_chunks(f, 64 << 10), STREAM_ID, "mpegts"))
+            events = list(client.ingest(read_chunks(f, 64 << 10), STREAM_ID, "mpegts", pacing="upload"))
         summary = events[-1].summary
         assert events[-1].WhichOneof("event") == "summary"
         assert summary.speech_segments_indexed >= 1
@@ -61,7 +61,10 @@ def test_spoken_phrase_is_found_through_a_milvus_server(
 
         # Searched straight after the summary: what was reported indexed must be searchable.
         matches = client.search(PHRASE, top_k=5)
+        # Keyword search reads the store back through a query iterator on its first use.
+        words = client.search(keywords=["lighthouse", "door"], top_k=5)
 
+    assert words and words[0].segment.segment_id in indexed and words[0].keyword_hits
     assert matches, "the search found nothing"
     best = matches[0].segment
     assert best.modality == "speech"

@@ -157,3 +157,18 @@ def test_the_silence_setting_is_honoured(min_silence: float) -> None:
     probs = np.concatenate([np.full(windows(1.0), 0.9), np.zeros(windows(1.0))]).astype(np.float32)
     regions = tracker.feed(probs, np.ones(probs.size))
     assert len(regions) == (1 if min_silence < 1.0 else 0)
+
+
+def test_regions_grow_to_the_busy_bound_only_while_transcriptions_queue_up() -> None:
+    settings = SpeechSettings(max_region_s=6.0, max_region_busy_s=20.0)
+    busy = [True]
+    tracker = RegionTracker(settings, W, lambda: busy[0])
+    speech = np.full(windows(1.0), 0.9, dtype=np.float32)
+    lengths: list[float] = []
+    for second in range(60):
+        busy[0] = second < 30  # a queue for Whisper in the first half minute, none after
+        lengths += [(r.end - r.start) / SAMPLE_RATE for r in tracker.feed(speech, np.ones(speech.size))]
+    # Busy: cut only at 20 s (in the second half: 10-20 s long); then at 6 s again (3-6 s long).
+    assert lengths[0] > 6.0 and all(10.0 <= x <= 20.0 for x in lengths[:1]), lengths
+    assert all(3.0 <= x <= 6.0 + 0.1 for x in lengths[-3:]), lengths
+    assert max(lengths) <= 20.0 + 0.1

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vigil_models.efficientnet_lite import INPUT_MEAN, INPUT_SIZE, INPUT_STD, EfficientNetLite
+from vigil_models.efficientnet_lite import INPUT_MEAN, INPUT_SIZE, INPUT_STD, LiteClassifier
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class LabelSpaceImageEncoder:
 
     def __init__(
         self,
-        classifier: EfficientNetLite,
+        classifier: LiteClassifier,  # the torch model, or OnnxLite (efficientnet_lite.load_lite_for_inference)
         class_vectors: np.ndarray,
         device: torch.device,
         options: LabelSpaceOptions = LabelSpaceOptions(),

@@ -25,17 +25,22 @@ from vigil_models.catalog import (
     text_model_dir,
 )
 from vigil_models.class_texts import NUM_CLASSES, class_name, embed_class_texts, imagenet_class_texts
-from vigil_models.efficientnet_lite import load_lite0
+from vigil_models.efficientnet_lite import load_lite_for_inference
+from vigil_models.explicit import ExplicitScorer
 from vigil_models.image import Concept, LabelSpaceImageEncoder
+from vigil_models.ocr import TextLine, TextReader, tokenizer_words
+from vigil_models.people import PeopleConcepts, PeopleDetector, PeopleFound
 from vigil_models.sound import SoundTagger, SoundWindow
 from vigil_models.speech import (
     SpeechDetector,
     SpeechRegion,
+    SpeechRequest,
     Transcriber,
     TranscriptPiece,
     VadSettings,
 )
 from vigil_models.text import SentenceEncoder
+from vigil_models.threads import plan_threads
 from vigil_models.vad import VadState
 
 
@@ -97,7 +102,8 @@ class TranscriberModel(Protocol):
 
     `language` is an ISO 639-1 code, or "" to detect it; `multilingual` says whether the model
     hears (and translates) languages other than English. `words` adds each piece's word timings;
-    `translate=False` skips the English translation of other languages.
+    `translate=False` skips the English translation of other languages. `transcribe_many` does
+    several regions at once, each as `transcribe` would; a region it cannot do gets its exception.
     """
 
     multilingual: bool
@@ -106,11 +112,31 @@ class TranscriberModel(Protocol):
         self, audio: np.ndarray, language: str = "", words: bool = False, translate: bool = True
     ) -> list[TranscriptPiece]: ...
 
+    def transcribe_many(self, requests: Sequence[SpeechRequest]) -> list[list[TranscriptPiece] | Exception]: ...
+
 
 class FrameLabeler(Protocol):
     """`labels(uint8 HxWx3 RGB frames, top_k) -> [[Concept]]`: what each frame shows, in words, most likely first."""
 
     def labels(self, images: Sequence[np.ndarray], top_k: int) -> list[list[Concept]]: ...
+
+
+class TextReaderModel(Protocol):
+    """`read(uint8 HxWx3 RGB frame at its own size) -> [TextLine]`: the lines of text it shows (ocr.py)."""
+
+    def read(self, frame: np.ndarray) -> list[TextLine]: ...
+
+
+class PeopleDetectorModel(Protocol):
+    """`detect(uint8 HxWx3 RGB frames) -> [PeopleFound]`: people and faces in each frame (people.py)."""
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[PeopleFound]: ...
+
+
+class ExplicitScorerModel(Protocol):
+    """`score(uint8 HxWx3 RGB frames) -> float32[n]`: how likely each frame is sexually explicit, 0-1."""
+
+    def score(self, images: Sequence[np.ndarray]) -> np.ndarray: ...
 
 
 class SoundTaggerModel(Protocol):
@@ -130,10 +156,16 @@ class ModelSet:
     image: ImageEmbedder
     detector: SpeechDetectorModel
     transcriber: TranscriberModel
-    sound: SoundTaggerModel  # music and singing windows, in the text space
+    sound: SoundTaggerModel  # AudioSet sound-event windows (YAMNet), in the text space
     audio: AudioEmbedder | None = None  # sound straight into the space (CLAP); None in label spaces
     # Names what frames show (the frame encoder's classes), run on the image worker; None: cannot.
     labeler: FrameLabeler | None = None
+    reader: TextReaderModel | None = None  # on-screen text (OCR), on a worker of its own; None: not read
+    # Frame detectors, on a worker of their own; None: switched off. `concepts` mixes what `people` finds into
+    # frame vectors (label spaces; None in clip-clap, whose frame encoder sees people itself).
+    people: PeopleDetectorModel | None = None
+    concepts: PeopleConcepts | None = None
+    explicit: ExplicitScorerModel | None = None
 
 
 def load_models(
@@ -144,10 +176,14 @@ def load_models(
     cpu_threads: int = 0,
     clip_model: str = "",  # "clip-clap" only: a CLIP directory, or a model name in the local hub cache
     clap_model: str = "",  # "clip-clap" only: a CLAP directory or cached model name
+    read_text: bool = True,  # load the on-screen text reader (OCR)
+    people: bool = True,  # load the people and face detector
+    explicit: bool = True,  # load the explicit-image scorer
 ) -> ModelSet:
     if space not in SPACES:
         raise ModelUnavailableError(f"unknown embedding space {space!r}; choose one of {sorted(SPACES)}")
     spec = SPACES[space]
+    threads = plan_threads(cpu_threads)  # per runtime, on CPU (threads.py)
     text: TextEmbedder
     image: ImageEmbedder
     audio: AudioEmbedder | None = None
@@ -168,16 +204,24 @@ def load_models(
         text = SentenceEncoder(text_model_dir(spec.text_model), device)
         if text.dim != spec.dim:
             raise ModelUnavailableError(f"text model gives {text.dim}-d vectors, space {space} expects {spec.dim}")
-        classifier = load_lite0(str(classifier_weights(spec.image_classifier)), device)
+        weights = str(classifier_weights(spec.image_classifier))  # on CPU run by ONNX Runtime, exported to cache_dir
+        classifier = load_lite_for_inference(spec.image_classifier, weights, device, threads.onnx, cache_dir)
         class_vectors = embed_class_texts(text.embed, imagenet_class_texts())  # name + description per class
         names = [class_name(i) for i in range(NUM_CLASSES)]
         image = labeler = LabelSpaceImageEncoder(classifier, class_vectors, device, spec.label_space, names)
     speech_spec = SPEECH_MODELS.get(speech)
     model_dir = speech_model_dir(speech, cache_dir)  # raises for an unknown name
     assert speech_spec is not None
-    transcriber = Transcriber(model_dir, device, speech_spec.multilingual, cpu_threads=cpu_threads)
-    sound = SoundTagger(cast(SentenceEncoder, text))  # it only calls text.embed()
+    transcriber = Transcriber(model_dir, device, speech_spec.multilingual, cpu_threads=threads.whisper)
+    sound = SoundTagger(cast(SentenceEncoder, text), cache_dir)  # it only calls text.embed(); YAMNet unzips there
     detector = SpeechDetector(VadSettings())
+    reader = None
+    if read_text:  # spaces the recogniser drops are put back with the text model's whole words
+        vocabulary = tokenizer_words(text_model_dir(spec.text_model)) if space != "clip-clap" else frozenset()
+        reader = TextReader(vocabulary=vocabulary)
+    concepts = PeopleConcepts(text.embed) if people and space != "clip-clap" else None
     return ModelSet(
-        spec, speech_spec, device, text, image, detector, transcriber, sound=sound, audio=audio, labeler=labeler
-    )
+        spec, speech_spec, device, text, image, detector, transcriber, sound=sound, audio=audio, labeler=labeler,
+        reader=reader, people=PeopleDetector() if people else None, concepts=concepts,
+        explicit=ExplicitScorer(max(1, min(cpu_threads, 2))) if explicit else None,
+    )  # fmt: skip

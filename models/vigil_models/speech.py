@@ -4,6 +4,13 @@ With a multilingual model, speech that is not English is transcribed in its own 
 also translated into English (Whisper's translate task over the same audio), so English text
 queries reach it. On request, each piece also carries its words with their times
 (faster-whisper's word timestamps), for captions.
+
+`Transcriber.transcribe_many` transcribes several regions (of any streams) as one batch: it runs
+faster-whisper's own decoding loop (one 30 s window at a time, the next window starting where the
+last complete segment ended) for every region together, each round one encoder pass and one beam
+search over the windows of all unfinished regions (CTranslate2 batches both). Each region keeps
+its own prompt, language and task, so the text, times and words equal `transcribe` on each alone;
+tests/test_whisper_batch.py compares them on real speech.
 """
 
 from __future__ import annotations
@@ -12,14 +19,21 @@ import hashlib
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
+import ctranslate2
 import numpy as np
 import torch
 from faster_whisper import WhisperModel
+from faster_whisper.audio import pad_or_trim
+from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import get_suppressed_tokens
+from faster_whisper.utils import get_end
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
+from vigil_models.threads import auto_threads
 from vigil_models.vad import StreamingSilero, VadState
 
 SAMPLE_RATE = 16_000
@@ -51,6 +65,16 @@ class TranscriptPiece:
     language: str  # ISO 639-1 code, detected or given
     translation: str = ""  # English; "" when the speech is English (or the model English-only)
     words: tuple[WordTiming, ...] = ()  # when asked for: the piece's words, in order
+
+
+@dataclass(frozen=True)
+class SpeechRequest:
+    """One region for `Transcriber.transcribe_many`: the arguments of `Transcriber.transcribe`."""
+
+    audio: np.ndarray  # float32 mono at 16 kHz
+    language: str = ""  # ISO 639-1, "" to detect
+    words: bool = False
+    translate: bool = True
 
 
 @dataclass(frozen=True)
@@ -95,6 +119,34 @@ class DecodeOptions:
     beam_size: int = 5
     # One temperature: the default fallback ladder made greedy decoding 3x slower here.
     temperature: float = 0.0
+    # faster-whisper's defaults, spelt out: both paths (transcribe, transcribe_many) pass them
+    patience: float = 1.0
+    no_speech_threshold: float = 0.6  # a window more likely silent than this ...
+    log_prob_threshold: float = -1.0  # ... whose text is no more likely than this is skipped
+    max_initial_timestamp: float = 1.0  # seconds: the first timestamp a window may start with
+    prepend_punctuations: str = "\"'“¿([{-"  # joined to the next word (word timings)
+    append_punctuations: str = "\"'.。,，!！?？:：”)]}、"  # joined to the word before
+
+
+@dataclass
+class _Pass:
+    """One Whisper task over one region's audio, decoded window by window (faster-whisper's seek loop)."""
+
+    features: np.ndarray  # log-mel of the whole region, [n_mels, frames + 1]
+    task: str  # "transcribe" or "translate"
+    language: str | None  # None: detect it on the first window
+    words: bool
+    seek: int = 0  # the next window's first frame
+    last_speech: float = 0.0  # end of the last word decoded (word timings use it)
+    segments: list[Timed] = field(default_factory=list)
+
+    @property
+    def frames(self) -> int:
+        return int(self.features.shape[-1]) - 1
+
+    @property
+    def done(self) -> bool:
+        return self.seek >= self.frames
 
 
 class Transcriber:
@@ -114,11 +166,12 @@ class Transcriber:
             device="cuda" if on_gpu else "cpu",
             device_index=device.index or 0,
             compute_type="float16" if on_gpu else "int8",
-            cpu_threads=cpu_threads or min(4, os.cpu_count() or 1),
+            cpu_threads=cpu_threads or auto_threads(),  # 0: one per 4 cores, 1 to 4 (threads.py)
             local_files_only=True,
         )
         self.multilingual = multilingual
         self.options = options
+        self._tokenizers: dict[tuple[str, str], Tokenizer] = {}
 
     def transcribe(
         self, audio: np.ndarray, language: str = "", words: bool = False, translate: bool = True
@@ -147,6 +200,12 @@ class Transcriber:
             task=task,
             beam_size=self.options.beam_size,
             temperature=self.options.temperature,
+            patience=self.options.patience,
+            no_speech_threshold=self.options.no_speech_threshold,
+            log_prob_threshold=self.options.log_prob_threshold,
+            max_initial_timestamp=self.options.max_initial_timestamp,
+            prepend_punctuations=self.options.prepend_punctuations,
+            append_punctuations=self.options.append_punctuations,
             vad_filter=False,
             condition_on_previous_text=False,
             without_timestamps=False,
@@ -162,6 +221,167 @@ class Transcriber:
             for seg in segments
         ]
         return [t for t in timed if t[2]], str(info.language)
+
+    # -- batched
+
+    def transcribe_many(self, requests: Sequence[SpeechRequest]) -> list[list[TranscriptPiece] | Exception]:
+        """`transcribe` for each request, decoded together; a request Whisper cannot do gets its exception.
+
+        Translations (multilingual models, speech not in English) are decoded in the rounds after
+        their transcription, batched with whatever else is still running.
+        """
+        results: list[list[TranscriptPiece] | Exception] = [[] for _ in requests]
+        work: list[tuple[int, _Pass]] = []
+        for i, request in enumerate(requests):
+            try:
+                language = self._language(request.language)
+            except ValueError as exc:
+                results[i] = exc
+                continue
+            features = self.model.feature_extractor(request.audio)
+            work.append((i, _Pass(features, "transcribe", language, request.words)))
+        translations: dict[int, _Pass] = {}
+        while running := [p for _, p in work if not p.done]:
+            self._round(running)
+            for i, p in list(work):
+                request = requests[i]
+                needs = self.multilingual and request.translate and p.task == "transcribe" and p.segments
+                if p.done and needs and p.language != "en" and i not in translations:
+                    translations[i] = _Pass(p.features, "translate", p.language, False)
+                    work.append((i, translations[i]))
+        for i, p in work:
+            if p.task != "transcribe":
+                continue
+            language = p.language or "en"
+            pieces = [TranscriptPiece(a, b, text, language, words=w) for a, b, text, w in p.segments]
+            if i in translations:
+                spans = [(piece.start, piece.end) for piece in pieces]
+                texts = assign_by_overlap(spans, [(a, b, text) for a, b, text, _ in translations[i].segments])
+                pieces = [replace(piece, translation=text) for piece, text in zip(pieces, texts, strict=True)]
+            results[i] = pieces
+        return results
+
+    def _language(self, code: str) -> str | None:
+        """The language to decode in: given, "en" for an English-only model, None to detect; ValueError if unknown."""
+        if not self.model.model.is_multilingual:
+            return "en"
+        if not code:
+            return None if self.multilingual else "en"
+        if self.model.hf_tokenizer.token_to_id(f"<|{code}|>") is None:
+            raise ValueError(f"the speech model does not know the language {code!r}")
+        return code
+
+    def _tokenizer(self, task: str, language: str) -> Tokenizer:
+        key = (task, language)
+        if key not in self._tokenizers:
+            self._tokenizers[key] = Tokenizer(
+                self.model.hf_tokenizer, self.model.model.is_multilingual, task=task, language=language
+            )
+        return self._tokenizers[key]
+
+    def _round(self, passes: list[_Pass]) -> None:
+        """Decode the next window of every pass: one encoder pass, one beam search, then each pass's bookkeeping."""
+        fe = self.model.feature_extractor
+        sizes = [min(fe.nb_max_frames, p.frames - p.seek) for p in passes]
+        windows = np.stack(
+            [pad_or_trim(p.features[:, p.seek : p.seek + n]) for p, n in zip(passes, sizes, strict=True)]
+        )
+        encoded = self.model.encode(windows)
+        if any(p.language is None for p in passes):
+            # Detected on the first window's encoding, which `transcribe` computes once more for this (the
+            # same 30 s of features but for the one 10 ms frame after the audio): one encoder pass saved.
+            detected = self.model.model.detect_language(encoded)
+            for p, found in zip(passes, detected, strict=True):
+                if p.language is None:
+                    p.language = found[0][0][2:-2]  # "<|fr|>" -> "fr"
+        tokenizers = [self._tokenizer(p.task, p.language or "en") for p in passes]
+        prompts = [self.model.get_prompt(t, [], without_timestamps=False) for t in tokenizers]
+        o = self.options
+        if o.temperature > 0:
+            search: dict[str, Any] = dict(
+                beam_size=1, num_hypotheses=5, sampling_topk=0, sampling_temperature=o.temperature
+            )
+        else:
+            search = dict(beam_size=o.beam_size, patience=o.patience)
+        found = self.model.model.generate(
+            encoded,
+            prompts,
+            length_penalty=1.0,
+            repetition_penalty=1.0,
+            no_repeat_ngram_size=0,
+            max_length=self.model.max_length,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=list(get_suppressed_tokens(tokenizers[0], [-1]) or ()),
+            max_initial_timestamp_index=round(o.max_initial_timestamp / self.model.time_precision),
+            **search,
+        )
+        for row, (p, n, tokenizer, result) in enumerate(zip(passes, sizes, tokenizers, found, strict=True)):
+            self._advance(p, n, tokenizer, result, encoded, row)
+
+    def _advance(
+        self,
+        p: _Pass,
+        size: int,
+        tokenizer: Tokenizer,
+        result: ctranslate2.models.WhisperGenerationResult,
+        encoded: ctranslate2.StorageView,
+        row: int,
+    ) -> None:
+        """What faster-whisper's loop does with one window's decoding: skip silence, split, time words, seek on."""
+        time_per_frame = self.model.feature_extractor.time_per_frame
+        tokens = result.sequences_ids[0]
+        avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
+        o = self.options
+        if result.no_speech_prob > o.no_speech_threshold and not avg_logprob > o.log_prob_threshold:
+            p.seek += size  # silence
+            return
+        offset = p.seek * time_per_frame
+        segments, seek, single_ending = self.model._split_segments_by_timestamps(
+            tokenizer=tokenizer,
+            tokens=tokens,
+            time_offset=offset,
+            segment_size=size,
+            segment_duration=size * time_per_frame,
+            seek=p.seek,
+        )
+        if p.words:
+            self.model.add_word_timestamps(
+                [segments],
+                tokenizer,
+                _row(encoded, row),
+                size,
+                o.prepend_punctuations,
+                o.append_punctuations,
+                last_speech_timestamp=p.last_speech,
+            )
+            last_word_end = get_end(segments)
+            if not single_ending and last_word_end is not None and last_word_end > offset:
+                seek = round(last_word_end * self.model.frames_per_second)
+            if last_word_end is not None:
+                p.last_speech = last_word_end
+        for seg in segments:
+            text = tokenizer.decode(seg["tokens"])
+            if seg["start"] == seg["end"] or not text.strip():
+                continue
+            words = tuple(
+                WordTiming(float(w["start"]), float(w["end"]), w["word"], float(w["probability"]))
+                for w in seg.get("words", ())
+            )
+            p.segments.append((float(seg["start"]), float(seg["end"]), text.strip(), words))
+        # faster-whisper would decode the same window again (forever) if a window did not move on
+        p.seek = seek if seek > p.seek else p.seek + size
+
+
+def _row(encoded: ctranslate2.StorageView, row: int) -> ctranslate2.StorageView:
+    """One item of a batch of encoder outputs, as a batch of one (on the device it is on)."""
+    if encoded.shape[0] == 1:
+        return encoded
+    if encoded.device == "cpu":
+        return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.asarray(encoded)[row : row + 1]))
+    on_gpu = torch.as_tensor(encoded, device=f"cuda:{encoded.device_index}")  # no copy: the same memory
+    return ctranslate2.StorageView.from_array(on_gpu[row : row + 1].contiguous())
 
 
 def assign_by_overlap(spans: Sequence[tuple[float, float]], segments: Sequence[tuple[float, float, str]]) -> list[str]:

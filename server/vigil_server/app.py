@@ -68,14 +68,22 @@ def load_model_set(settings: Settings) -> ModelSet:
     import torch  # imported here so `vigil-server --help` stays fast
 
     from vigil_models import load_models, pick_device
+    from vigil_models.threads import plan_threads
 
     m = settings.models
     device = pick_device(m.device)
-    if device.type == "cpu" and m.cpu_threads:
-        torch.set_num_threads(m.cpu_threads)
-    log.info("loading models on %s: space=%s speech=%s", device, m.space, m.speech_model)
+    threads = plan_threads(m.cpu_threads)  # the models' worker threads run at once: small pools (threads.py)
+    torch.set_num_threads(threads.torch_intra)
+    try:
+        torch.set_num_interop_threads(threads.torch_interop)
+    except RuntimeError:  # only possible before torch's first parallel work, i.e. once per process
+        log.debug("torch inter-op threads already set: %d", torch.get_num_interop_threads())
+    log.info("loading models on %s: space=%s speech=%s; CPU threads per runtime: %s",
+             device, m.space, m.speech_model, threads)  # fmt: skip
     return load_models(m.space, m.speech_model, device, m.model_cache, m.cpu_threads,
-                       clip_model=m.clip_model, clap_model=m.clap_model)  # fmt: skip
+                       clip_model=m.clip_model, clap_model=m.clap_model,
+                       read_text=settings.ingest.on_screen_text == "on", people=settings.ingest.people == "on",
+                       explicit=settings.ingest.explicit_score == "on")  # fmt: skip
 
 
 def assemble(settings: Settings, models: ModelSet, extra_signals: Sequence[Signal[Any, Any]] = ()) -> VigilService:
@@ -109,7 +117,8 @@ def assemble(settings: Settings, models: ModelSet, extra_signals: Sequence[Signa
     moderation = Moderation(db, signals, index.calibration, query.embed, media, settings.moderation, BankBook(db),
                             AlertLog(db))  # fmt: skip
     alerts = AlertHub(settings.moderation.alert_window_s)
-    parts = IngestParts(workers, index, moderation, alerts, decode, CaptionHub(settings.captions), settings.speech)
+    parts = IngestParts(workers, index, moderation, alerts, decode, CaptionHub(settings.captions), settings.speech,
+                        ingest=settings.ingest)  # fmt: skip
     return VigilService(parts, query, Admission(settings.server.max_streams), Lookup(moderation, describe_frames))
 
 

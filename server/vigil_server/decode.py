@@ -69,6 +69,10 @@ PROBE_SIZE = 1 << 20  # bytes ffprobe/ffmpeg may read to find the streams
 ANALYZE_US = 2_000_000  # microseconds of media they may read for the same
 MAX_PROBE_BYTES = 32 << 20  # give up finding streams after this many bytes
 STDERR_TAIL = 2000  # characters of ffmpeg's complaints kept for the error message
+# Decoded audio read ahead of the audio consumer before ffmpeg is made to wait (asyncio pauses the pipe at
+# twice a reader's limit): 512 KiB, 8 s at 16 kHz float32, so a brief stall of the audio path does not
+# hold up the frames (both come out of one ffmpeg) while a stream's buffered audio stays bounded.
+AUDIO_READ_AHEAD = 1 << 19
 
 
 @dataclass(frozen=True)
@@ -385,7 +389,7 @@ class MediaDecoder:
         finally:
             os.close(write_fd)
         loop = asyncio.get_running_loop()
-        reader = self._audio_reader = asyncio.StreamReader(limit=1 << 22)
+        reader = self._audio_reader = asyncio.StreamReader(limit=AUDIO_READ_AHEAD // 2)
         pipe = os.fdopen(read_fd, "rb", buffering=0)
         self._audio_transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
         self._streams = streams

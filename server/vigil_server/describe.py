@@ -1,14 +1,15 @@
 """Frame descriptions for blind viewers: what a new scene shows, in words, as captions of their own kind.
 
-While a watcher of the stream asks for descriptions, each sampled frame is compared with the last
-described one by a cheap pixel score: the mean absolute difference of their 16x16 colour thumbnails
-(0 to 1). At or above `scene_change` it is a new scene, and the frame model names what it shows: its
-top classes (ImageNet's 1,000, for the packaged model) with their probabilities, the first always,
-the others down to `min_concept_score`. These are label-space concepts ("tabby cat, Egyptian
+While a watcher of the stream asks for descriptions, the first frame of each new shot (shots.py:
+a cut, or a scene that drifted far enough; the stream's shot detector decides, the same one that
+decides when on-screen text is read) is named by the frame model: its top classes (ImageNet's
+1,000, for the packaged model) with their probabilities, the first always, the others down to
+`min_concept_score`. These are label-space concepts ("tabby cat, Egyptian
 cat"), not free-form captions. A description is published unless it names the same classes as the
 last one; at most one per `describe_every_s` of the stream, one at a time, and never in the way
 of the frames being indexed (the naming runs on a task of its own; a frame that comes while it
-runs waits for the next scene change).
+runs, or within `describe_every_s` of the last description, leaves its shot to be described at the
+next chance).
 """
 
 from __future__ import annotations
@@ -28,24 +29,7 @@ from vigil_server.settings import CaptionSettings
 
 log = logging.getLogger(__name__)
 
-THUMBNAIL = 16  # the scene score compares THUMBNAIL x THUMBNAIL colour pictures
-
 Label = Callable[[np.ndarray, int], Awaitable[list[Concept]]]
-
-
-def thumbnail(frame: np.ndarray) -> np.ndarray:
-    """An RGB frame as THUMBNAIL x THUMBNAIL x 3 block means in [0, 1] (edges that do not divide are cut)."""
-    h, w = (frame.shape[0] // THUMBNAIL) * THUMBNAIL, (frame.shape[1] // THUMBNAIL) * THUMBNAIL
-    if h == 0 or w == 0:
-        return np.zeros((THUMBNAIL, THUMBNAIL, 3), np.float32)
-    blocks = frame[:h, :w].astype(np.float32).reshape(THUMBNAIL, h // THUMBNAIL, THUMBNAIL, w // THUMBNAIL, 3)
-    small: np.ndarray = blocks.mean(axis=(1, 3)) / 255.0
-    return small
-
-
-def scene_score(a: np.ndarray, b: np.ndarray) -> float:
-    """How different two thumbnails are: their mean absolute difference, 0 (same) to 1."""
-    return float(np.abs(a - b).mean())
 
 
 class SceneDescriber:
@@ -59,25 +43,24 @@ class SceneDescriber:
         self._settings = settings
         self._step = 1.0 / frame_rate
         self._offset = time_offset
-        self._reference: np.ndarray | None = None  # thumbnail of the last described frame
-        self._described_at = -np.inf  # its time
+        self._pending = True  # a shot began that is not described yet (or a watcher just joined)
+        self._described_at = -np.inf  # time of the last description
         self._names: tuple[str, ...] = ()  # the classes it named
         self._task: asyncio.Task[None] | None = None
 
-    def frame(self, index: int, frame: np.ndarray) -> None:
-        """The stream's frame `index` (sampled at frame_rate); may start describing it."""
+    def frame(self, index: int, frame: np.ndarray, shot_start: bool) -> None:
+        """The stream's frame `index` (sampled at frame_rate), and whether it begins a shot; may describe it."""
         if self._label is None or not self._feed.wants_descriptions:
-            self._reference = None  # a watcher asking later gets the scene it joins
+            self._pending = True  # a watcher asking later gets the scene it joins
             return
+        self._pending = self._pending or shot_start
         if self._task is not None and not self._task.done():
             return
         at = index * self._step
-        small = thumbnail(frame)
         asked = self._feed.take_describe_request()
-        changed = self._reference is None or scene_score(small, self._reference) >= self._settings.scene_change
-        if not (asked or (changed and at - self._described_at >= self._settings.describe_every_s)):
+        if not (asked or (self._pending and at - self._described_at >= self._settings.describe_every_s)):
             return
-        self._reference, self._described_at = small, at
+        self._pending, self._described_at = False, at
         self._task = asyncio.create_task(self._describe(frame, at, asked), name="describe")
 
     async def _describe(self, frame: np.ndarray, at: float, asked: bool) -> None:

@@ -4,7 +4,8 @@ Inserts from every stream go through one store worker, which writes them to Milv
 and updates the per-modality calibration (calibrate.py) from their vectors. `insert` returns once
 the row is written, so a segment announced to a client is already searchable. Searches take the
 top_k of each modality from the store in one grouped search, turn each cosine into that
-modality's calibrated score, and merge.
+modality's calibrated score, and merge. The store worker also feeds the keyword index
+(word_index.py) every segment with words, once it is written.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import numpy as np
 
 from vigil_server.batching import BatchOptions, BatchWorker
 from vigil_server.calibrate import Calibration, Calibrator
+from vigil_server.keywords import KEYWORD_MODALITIES
 from vigil_server.listing import Cursor, SegmentPage, list_page
 from vigil_server.store import SegmentStore
 from vigil_server.types import Match, Modality, SearchFilter, Segment
+from vigil_server.word_index import WordHit, WordIndex
 
 # A segment, its vector in the shared space and, for frames, its copy descriptor.
 StoreRow = tuple[Segment, np.ndarray, np.ndarray | None]
@@ -31,6 +34,8 @@ class SegmentIndex:
         self.calibrator = calibrator
         self.dim = store.dim
         self.descriptor_dim = store.descriptor_dim
+        # Keyword search (word_index.py): fed every stored segment with words, reads the rest back once.
+        self.words = WordIndex(lambda: store.text_segments(tuple(sorted(KEYWORD_MODALITIES, key=lambda m: m.value))))
         self._inserter = BatchWorker[StoreRow, None]("store", self._insert, options)
 
     def start(self) -> None:
@@ -49,6 +54,7 @@ class SegmentIndex:
 
     def _insert(self, batch: Sequence[StoreRow]) -> list[None]:
         self.store.insert([(segment, vector.tolist()) for segment, vector, _ in batch])
+        self.words.add(segment for segment, _, _ in batch)
         descriptors = [(segment, d.tolist()) for segment, _, d in batch if d is not None]
         if descriptors:
             self.store.insert_descriptors(descriptors)
@@ -73,6 +79,38 @@ class SegmentIndex:
             ]
             matches.sort(key=lambda m: m.score, reverse=True)
             return matches[:top_k]
+
+        return await asyncio.to_thread(run)
+
+    async def search_words(
+        self, keywords: Sequence[tuple[str, tuple[str, ...]]], search_filter: SearchFilter, top_k: int
+    ) -> list[WordHit]:
+        """Segments holding any of the keywords ((as asked, folded words) pairs), best BM25 first."""
+        return await asyncio.to_thread(self.words.search, keywords, search_filter, top_k)
+
+    async def rescore(
+        self, vectors: Sequence[np.ndarray], hits: Sequence[Segment], tenant: str
+    ) -> list[tuple[Match, int]]:
+        """Each segment as a match with its best cosine to any of `vectors` (and that cosine's calibrated
+        score), and the index of that vector; cosine 0 and index -1 without vectors."""
+        if not hits or not vectors:
+            return [(Match(segment, 0.0), -1) for segment in hits]
+        query = np.stack(vectors)
+
+        def run() -> list[tuple[Match, int]]:
+            stored = self.store.vectors([s.segment_id for s in hits], tenant)
+            matches = []
+            for segment in hits:
+                vector = stored.get(segment.segment_id)
+                if vector is None:
+                    matches.append((Match(segment, 0.0), -1))
+                    continue
+                cosines = query @ vector
+                best = int(np.argmax(cosines))
+                cosine = float(cosines[best])
+                score = self.calibrator.calibration(segment.modality).score(cosine)
+                matches.append((Match(segment, cosine, score), best))
+            return matches
 
         return await asyncio.to_thread(run)
 

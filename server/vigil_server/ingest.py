@@ -15,44 +15,61 @@ neither holds up the speech. Frame descriptions (describe.py) come from the fram
 
 Alerts raised by moderation go to alert delivery (AlertHub), which applies flood control and
 hands them back to this call (the producer sees its stream's alerts) and to Watch calls.
+
+Every queue is bounded (overload.py). Acks and stored segments wait for room in the event queue,
+so a client that does not read its events is not read from either; speech waits (its finals, its
+store lane), and so slows the stream down; sampled frames of a live stream that falls more than
+`--max-frame-lag` behind real time are dropped before they are encoded (FramePacer), counted, and
+reported with the lags in a StreamProgress event once per second of media and in the summary.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
-from vigil_models import SAMPLE_RATE
+from vigil_models import SAMPLE_RATE, PeopleFound
 from vigil_server.alerts import AlertHub
 from vigil_server.captions import Caption, CaptionHub, CaptionKind
 from vigil_server.clock import AudioClock, AudioWindow, stream_time
 from vigil_server.decode import DecodeSettings, MediaDecoder
 from vigil_server.describe import SceneDescriber
 from vigil_server.errors import InvalidRequest
+from vigil_server.frame_people import PeopleSchedule
 from vigil_server.index import SegmentIndex
-from vigil_server.lanes import Lane
+from vigil_server.lanes import BoundedQueue, Lane
 from vigil_server.live_speech import LiveSpeech
 from vigil_server.moderation import AUDIO_HOP_S, AUDIO_WINDOW_S, Moderation
-from vigil_server.settings import CaptionSettings, SpeechSettings
+from vigil_server.onscreen import OnScreenText
+from vigil_server.overload import FramePacer, LiveEdge, ProgressClock, SpeechPace
+from vigil_server.settings import CaptionSettings, IngestSettings, SpeechSettings
+from vigil_server.shots import Shot, ShotDetector
 from vigil_server.speech import SpeechRegions, SpeechSpan
 from vigil_server.types import (
     Alert,
+    Box,
     Chunk,
     ChunkAcked,
     IngestEvent,
     IngestSummary,
     Modality,
+    Pacing,
     Segment,
     SegmentStored,
     StreamConfig,
+    StreamProgress,
     WatchFilter,
 )
-from vigil_server.workers import ModelWorkers
+from vigil_server.workers import FrameFindings, ModelWorkers
+
+log = logging.getLogger(__name__)
 
 _DONE = object()
 # Frames of one stream being encoded and stored at once.
@@ -65,6 +82,13 @@ SOUND_WINDOW_S = 5.0
 SPEECH_HOP_S = 0.2
 # Windows a slow audio consumer (sound tagging, fingerprint scan) may have waiting before the clock waits.
 LANE_BACKLOG = 8
+# Transcriptions waiting (all streams) from which speech regions may grow to --speech-max-region-busy: one is a
+# stream's own last region in flight; more means streams queue for Whisper.
+BUSY_TRANSCRIPTIONS = 2
+# Speech segments waiting to be embedded and stored before the stream's audio waits.
+SPEECH_STORE_BACKLOG = 64
+# Events (acks, stored segments) waiting for the client to read them before their producers wait.
+EVENTS_BACKLOG = 256
 
 
 @dataclass(frozen=True)
@@ -78,6 +102,7 @@ class IngestParts:
     decode: DecodeSettings
     captions: CaptionHub = field(default_factory=lambda: CaptionHub(CaptionSettings()))
     speech: SpeechSettings = SpeechSettings()
+    ingest: IngestSettings = IngestSettings()
 
 
 class IngestSession:
@@ -89,13 +114,22 @@ class IngestSession:
         )
         # What moderation's signals remember of this stream (vPDQ's recent frames, digests of its bytes).
         self.memory = parts.moderation.stream_memory(config.tenant, config.stream_id, config.time_offset)
-        self.events: asyncio.Queue[IngestEvent | object] = asyncio.Queue()
+        # Acks and stored segments wait for room; alerts and the end never wait (overload.py).
+        self.events: BoundedQueue[IngestEvent | object] = BoundedQueue(EVENTS_BACKLOG)
+        declared = {Pacing.LIVE: True, Pacing.UPLOAD: False}.get(config.pacing)
+        self.edge = LiveEdge(declared=declared)  # the stream against real time: frames dropped, lags reported
+        self.pacer = FramePacer(self.edge, parts.ingest.max_frame_lag_s)
+        self.people = PeopleSchedule()  # which frames run the people detector (the rest reuse their shot's answer)
+        self.speech_pace = SpeechPace(self.edge)
+        self.progress_clock = ProgressClock()
+        self.media_position = 0.0  # seconds of media decoded (frames or audio, whichever is further)
         self.feed = parts.captions.feed(config.tenant, config.stream_id)
         self.chunks = 0
         self.bytes = 0
         self.frames_indexed = 0
         self.speech_indexed = 0
         self.sound_indexed = 0
+        self.text_indexed = 0  # on-screen text segments
         self.alerts = 0
 
     async def run(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[IngestEvent]:
@@ -126,6 +160,9 @@ class IngestSession:
                 spooled=self.decoder.spooled,
                 sound_segments_indexed=self.sound_indexed,
                 alerts=self.alerts,
+                frames_dropped=self.pacer.dropped,
+                max_frame_lag_s=self.pacer.max_lag,
+                max_speech_lag_s=self.speech_pace.max_lag,
             )
         finally:
             unsubscribe()
@@ -137,7 +174,7 @@ class IngestSession:
 
     def _alert(self, alert: Alert) -> None:
         self.alerts += 1
-        self.events.put_nowait(alert)
+        self.events.put_urgent(alert)
 
     def _publish(self, alerts: list[Alert]) -> None:
         for alert in alerts:
@@ -154,10 +191,14 @@ class IngestSession:
                 task.cancel()
             raise
         finally:
-            self.events.put_nowait(_DONE)
+            self.events.put_urgent(_DONE)
 
     async def _feed(self, chunks: AsyncIterator[Chunk]) -> None:
+        waited_from = time.monotonic()
         async for chunk in chunks:
+            if self.chunks:  # a wait for the producer (the first is its start, not its pace)
+                self.edge.chunk_waited(time.monotonic() - waited_from)
+            self.edge.start()
             if chunk.sequence != self.chunks:
                 raise InvalidRequest(
                     f"chunk sequence {chunk.sequence} where {self.chunks} was expected: chunks must be numbered "
@@ -171,8 +212,11 @@ class IngestSession:
                     await asyncio.to_thread(self.memory.feed, chunk.data)
                 else:
                     self.memory.feed(chunk.data)
+            fed_from = time.monotonic()
             await self.decoder.feed(chunk.data)
-            self.events.put_nowait(ChunkAcked(chunk.sequence, self.bytes))
+            self.edge.held_up(time.monotonic() - fed_from)  # the decoder was not reading: the server holds it up
+            await self.events.put(ChunkAcked(chunk.sequence, self.bytes))
+            waited_from = time.monotonic()
         await self.decoder.finish()
 
     def _segment(
@@ -193,7 +237,7 @@ class IngestSession:
 
     async def _store(self, segment: Segment, vector: np.ndarray, descriptor: np.ndarray | None = None) -> None:
         await self.parts.index.insert(segment, vector, descriptor)
-        self.events.put_nowait(SegmentStored(segment))
+        await self.events.put(SegmentStored(segment))
 
     async def _frames(self) -> None:
         """Encode frames as they come, up to FRAMES_IN_FLIGHT at once so the image worker can batch."""
@@ -202,32 +246,96 @@ class IngestSession:
         label = workers.label_frame if workers.describes_frames else None
         describer = SceneDescriber(label, self.feed, self.parts.captions.settings, self.config.frame_rate,
                                    self.config.time_offset)  # fmt: skip
+        shots = ShotDetector(self.parts.ingest.shot_change)  # shot starts: descriptions, on-screen text, segments
+        onscreen = self._on_screen_text()
+        new_shot = False  # a shot began since the last frame kept
         try:
             index = 0
             async for frame, full in self.decoder.frames_and_full():
-                describer.frame(index, frame)
+                shot = shots.next(frame)
+                describer.frame(index, frame, shot.start)
+                new_shot = new_shot or shot.start
+                keep = self.pacer.keep(index / self.config.frame_rate)  # False: dropped, the stream is behind
+                self._progress((index + 1) / self.config.frame_rate)
+                if not keep:
+                    index += 1
+                    continue
+                if onscreen is not None:
+                    await onscreen.frame(index, frame, full, new_shot, wait=not self.edge.paced)  # uploads lose none
+                shot = replace(shot, start=new_shot)  # the first frame kept of a shot starts it (if its first dropped)
+                new_shot = False
                 if len(in_flight) >= FRAMES_IN_FLIGHT:
+                    waited_from = time.monotonic()
                     done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    self.edge.held_up(time.monotonic() - waited_from)
                     for task in done:
                         task.result()
-                in_flight.add(asyncio.create_task(self._index_frame(index, frame, full)))
+                in_flight.add(asyncio.create_task(self._index_frame(index, frame, full, shot)))
                 index += 1
             await asyncio.gather(*in_flight)
             await describer.close()
+            if onscreen is not None:
+                await onscreen.drain()
+                log.info("stream %s: %d shots; on-screen text read on %d frames, %d dropped, %d segments",
+                         self.config.stream_id, shots.shots, onscreen.offered, onscreen.dropped,
+                         onscreen.stored)  # fmt: skip
         finally:
             describer.cancel()
             for task in in_flight:
                 task.cancel()
+            if onscreen is not None:
+                await onscreen.close()
 
-    async def _index_frame(self, index: int, frame: np.ndarray, full: np.ndarray | None = None) -> None:
+    def _on_screen_text(self) -> OnScreenText | None:
+        """The stream's on-screen text reader (a lane of its own), or None when text is not read."""
+        workers, settings = self.parts.workers, self.parts.ingest
+        if not workers.reads_text or settings.on_screen_text != "on":
+            return None
+
+        async def store(segment: Segment, vector: np.ndarray) -> None:
+            await self._store(segment, vector)
+            self.text_indexed += 1
+            self._publish(self.parts.moderation.check_segment(segment, vector))
+
+        return OnScreenText(workers.read_text, workers.embed_text, store, self._segment, self.config.frame_rate,
+                            settings.text_refresh_s, settings.text_backlog)  # fmt: skip
+
+    async def _index_frame(self, index: int, frame: np.ndarray, full: np.ndarray | None, shot: Shot) -> None:
         step = 1.0 / self.config.frame_rate
-        vector, descriptor = await self.parts.workers.embed_frame(frame)
+        workers = self.parts.workers
+        fresh, people = self.people.plan(index * step, shot.start)  # before any await: frames plan in order
+        # The frame detectors (people, explicit score) see the frame at its own size, beside the encoder.
+        (vector, descriptor), found = await asyncio.gather(
+            workers.embed_frame(frame), self._detect(full if full is not None else frame, fresh, people)
+        )
+        vector = workers.mix_people(vector, found)
         segment = self._segment(Modality.FRAME, index * step, (index + 1) * step)
+        segment = replace(segment, shot_start=shot.start, scene_score=shot.score, **frame_findings(found))
         await self._store(segment, vector, descriptor)
         self.frames_indexed += 1
+        self.pacer.stored(index / self.config.frame_rate)
         aspect = self.decoder.aspect
         alerts = await self.parts.moderation.check_frame(segment, vector, descriptor, frame, aspect, full, self.memory)
         self._publish(alerts)
+
+    async def _detect(
+        self, frame: np.ndarray, fresh: bool, people: asyncio.Future[PeopleFound | None]
+    ) -> FrameFindings:
+        """The frame's explicit score and its people: its own when `fresh`, else those of the frame it follows."""
+        workers = self.parts.workers
+        if not workers.detects_people:
+            return await workers.detect_frame(frame, people=False)
+        if not fresh:
+            found = await workers.detect_frame(frame, people=False)
+            return replace(found, people=await asyncio.shield(people))
+        try:
+            found = await workers.detect_frame(frame, people=True)
+        except BaseException as exc:
+            if not people.done():
+                people.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+            raise
+        people.set_result(found.people)
+        return found
 
     async def _finish_stream(self) -> None:
         """Every task is done: moderation checks the stream as a whole (exact matches of its bytes)."""
@@ -245,10 +353,11 @@ class IngestSession:
         async def scan(window: AudioWindow) -> None:
             self._publish(await scanner.scan(window))
 
-        stored = Lane(self._store_speech, name="speech-store")
+        stored = Lane(self._store_speech, SPEECH_STORE_BACKLOG, name="speech-store")
         scans = Lane(scan, LANE_BACKLOG, name="fingerprint-scan")
         sounds = Lane(self._store_sound, LANE_BACKLOG, name="sound")
-        regions = SpeechRegions(workers.scan_speech, workers.vad_window, self.parts.speech)
+        regions = SpeechRegions(workers.scan_speech, workers.vad_window, self.parts.speech,
+                                lambda: workers.transcriptions_pending >= BUSY_TRANSCRIPTIONS)  # fmt: skip
         speech = LiveSpeech(regions, workers, self.feed, lambda spans: self._queue_speech(stored, spans),
                             self.config.language, self.config.time_offset, self.parts.captions.settings)  # fmt: skip
         clock = AudioClock()
@@ -257,7 +366,10 @@ class IngestSession:
         clock.subscribe(sounds.put, SOUND_WINDOW_S, SOUND_WINDOW_S)
         try:
             async for block in self.decoder.audio():
+                await stored.room()  # speech is never dropped: while its segments wait, the stream waits
                 await clock.push(block)
+                self.speech_pace.scanned(clock.seconds)
+                self._progress(clock.seconds)
             await clock.flush()
             await speech.flush()
             for lane in (stored, scans, sounds):
@@ -266,6 +378,21 @@ class IngestSession:
             await speech.close()
             for lane in (stored, scans, sounds):
                 await lane.close()
+
+    def _progress(self, media_s: float) -> None:
+        """Media decoded up to `media_s`: a StreamProgress event each time it passes another whole second."""
+        self.media_position = max(self.media_position, media_s)
+        if self.progress_clock.due(self.media_position):
+            self.events.offer(  # left out while the client is not reading: the next one says the same, updated
+                StreamProgress(
+                    media_seconds=self.media_position,
+                    frame_lag_s=self.pacer.lag,
+                    speech_lag_s=self.speech_pace.lag,
+                    frames_dropped=self.pacer.dropped,
+                    frames_indexed=self.frames_indexed,
+                    live=self.edge.paced,
+                )
+            )
 
     def _queue_speech(self, lane: Lane[Segment], spans: list[SpeechSpan]) -> list[str]:
         """Speech segments for the spans, queued for storage; returns their ids (for the final caption)."""
@@ -298,3 +425,15 @@ class IngestSession:
             await self._store(segment, vector)
             self.sound_indexed += 1
             self._publish(self.parts.moderation.check_segment(segment, vector))
+
+
+def frame_findings(found: FrameFindings) -> dict[str, Any]:
+    """Segment fields for what the frame detectors saw (none for a detector that is off)."""
+    fields: dict[str, Any] = {}
+    if found.explicit_score is not None:
+        fields["explicit_score"] = round(float(found.explicit_score), 4)
+    if found.people is not None:
+        people = found.people
+        boxes = tuple(Box(b.x, b.y, b.width, b.height) for b in people.people + people.faces)
+        fields.update(person_count=people.person_count, face_count=people.face_count, people_boxes=boxes)
+    return fields

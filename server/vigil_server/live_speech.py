@@ -2,9 +2,10 @@
 
 This is the caption path, and it waits for nothing but decoding, VAD and transcription. Each
 pushed window goes through the stream's streaming VAD (speech.SpeechRegions). A finished region
-is queued for its final transcription, done in order on a task of its own, so the VAD never waits
+is queued for its final transcription, done in order on a task of its own, so the VAD does not wait
 for Whisper: its final caption is published at once, and its spans go to `store` (ingest.py embeds,
-stores and checks them on another task).
+stores and checks them on another task). At most FINALS_BACKLOG regions wait: then `push` waits too
+(speech is never dropped, so a stream whose speech falls behind is slowed down, overload.py).
 
 A region ends only after `--speech-min-silence` of silence, but once a pause has lasted `pad_s` the
 region's audio is known if the pause goes on: its final transcription starts then, speculatively,
@@ -56,6 +57,8 @@ log = logging.getLogger(__name__)
 SpanSink = Callable[[list[SpeechSpan]], list[str]]
 _WORD = re.compile(r"[\w']+")
 _DONE = object()
+# Finished regions that may wait for their final transcription before `push` waits (speech is never dropped).
+FINALS_BACKLOG = 4
 
 
 class Recognizer(Protocol):
@@ -162,7 +165,9 @@ class LiveSpeech:
         self._language = language
         self._offset = time_offset
         self._settings = settings
-        self._finals: asyncio.Queue[tuple[RegionAudio, _Utterance | None, Guess | None] | object] = asyncio.Queue()
+        self._finals: asyncio.Queue[tuple[RegionAudio, _Utterance | None, Guess | None] | object] = asyncio.Queue(
+            FINALS_BACKLOG
+        )
         self._final_task = asyncio.create_task(self._run_finals(), name="finals")
         self._interim_task: asyncio.Future[None] | None = None
         self._utterance: _Utterance | None = None
@@ -174,7 +179,7 @@ class LiveSpeech:
             self._final_task.result()  # raises what ended it
             raise RuntimeError("final transcriptions stopped before the stream ended")
         for region in await self._regions.push(window):
-            self._finish(region)
+            await self._queue_final(self._finish(region))
         self._progress()
         self._maybe_guess()
         self._maybe_interim()
@@ -182,8 +187,8 @@ class LiveSpeech:
     async def flush(self) -> None:
         """The stream ended: finish the open region and wait for every final caption and span."""
         for region in self._regions.flush():
-            self._finish(region)
-        self._finals.put_nowait(_DONE)
+            await self._queue_final(self._finish(region))
+        await self._queue_final(_DONE)
         await self._final_task
 
     async def close(self) -> None:
@@ -194,7 +199,8 @@ class LiveSpeech:
                 with contextlib.suppress(BaseException):
                     await task
 
-    def _finish(self, region: RegionAudio) -> None:
+    def _finish(self, region: RegionAudio) -> tuple[RegionAudio, _Utterance | None, Guess | None]:
+        """The region is finished: what its final transcription needs (queue it in order)."""
         utterance = self._utterance
         if utterance is not None and utterance.first_sample == region.first_sample:
             utterance.closed = True
@@ -206,7 +212,19 @@ class LiveSpeech:
             guess.task.cancel()  # the speaker went on: the region ended elsewhere
             guess = None
         self._unpublished.append(region.first_sample)
-        self._finals.put_nowait((region, utterance, guess.task if guess is not None else None))
+        return region, utterance, guess.task if guess is not None else None
+
+    async def _queue_final(self, item: object) -> None:
+        """Queue an item for the finals task, waiting while FINALS_BACKLOG wait; raises if that task ended."""
+        if not self._finals.full():
+            self._finals.put_nowait(item)
+            return
+        put = asyncio.ensure_future(self._finals.put(item))
+        await asyncio.wait((put, self._final_task), return_when=asyncio.FIRST_COMPLETED)
+        if not put.done():
+            put.cancel()
+            self._final_task.result()  # raises what ended it
+            raise RuntimeError("final transcriptions stopped before the stream ended")
 
     def _maybe_guess(self) -> None:
         """In a pause, start the final transcription of the region as it will be if the pause goes on."""

@@ -25,7 +25,7 @@ from vigil_server.errors import InvalidMedia, NotFound
 from vigil_server.index import SegmentIndex
 from vigil_server.settings import SpeechSettings
 from vigil_server.speech import SpeechRegions, SpeechSegmenter
-from vigil_server.types import ImageItem, QueryItem, SegmentRef, TextItem, VideoClip
+from vigil_server.types import ImageItem, KeywordsOnly, PassageItem, QueryItem, SegmentRef, TextItem, VideoClip
 from vigil_server.vectors import normalise
 from vigil_server.workers import ModelWorkers
 
@@ -39,11 +39,13 @@ class QueryEmbedder:
 
     async def embed(self, item: QueryItem, tenant: str) -> np.ndarray:
         if isinstance(item, TextItem):
-            return await self.workers.embed_text(item.text, wait=False)
+            return await self.workers.embed_query_text(item.text)  # cached: searches and standing queries repeat
         if isinstance(item, ImageItem):
             image = await asyncio.to_thread(decode_image, item.data)
             vector, _ = await self.workers.embed_frame(image, wait=False)
             return vector
+        if isinstance(item, PassageItem | KeywordsOnly):
+            raise TypeError("passages and keywords are searched by hybrid.py, not embedded whole")
         if isinstance(item, SegmentRef):
             found = await self.index.get(item.segment_id, tenant)
             if found is None:

@@ -13,7 +13,11 @@ Silero's rules, incrementally:
 - bounded for latency: a region that reaches `max_region_s` while the speech goes on is cut at the
   quietest point of its second half (the window with the lowest short-time energy, over ~0.1 s:
   in read speech, a gap between words), and the rest goes on as a new region. So continuous speech
-  (a news reader, a commentator) still becomes finished regions of half to all of `max_region_s`.
+  (a news reader, a commentator) still becomes finished regions of half to all of `max_region_s`;
+- while the server is busy transcribing (the `busy` callback: transcriptions queue up), the bound is
+  `max_region_busy_s` instead: Whisper costs the same for a 6 s region as for a 24 s one (it pads
+  every input to 30 s), so under load fewer, longer regions keep it up with more streams, at the
+  price of later transcripts; the short bound comes back as soon as the queue empties.
 
 Positions are samples from the start of the stream; the tracker never looks back at audio it has
 passed, so it costs the same per window however long a stream runs.
@@ -22,6 +26,7 @@ passed, so it costs the same per window however long a stream runs.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,14 +57,16 @@ class _Open:
 class RegionTracker:
     """Feed every window's probability and energy, in order, with `feed`; `finish` at the end of the stream."""
 
-    def __init__(self, settings: SpeechSettings, window: int):
+    def __init__(self, settings: SpeechSettings, window: int, busy: Callable[[], bool] = lambda: False):
         self.settings = settings
         self.window = window
+        self._busy = busy
         per_second = SAMPLE_RATE / window
         self._min_silence = max(1, math.ceil(settings.min_silence_s * per_second))  # windows
         self._min_speech = round(settings.min_speech_s * SAMPLE_RATE)  # samples
         self._pad = round(min(settings.pad_s, settings.min_silence_s) * SAMPLE_RATE)  # samples
         self._max = max(2 * window, round(settings.max_region_s * SAMPLE_RATE))  # samples
+        self._max_busy = max(self._max, round(settings.max_region_busy_s * SAMPLE_RATE))  # samples, under load
         self._windows = 0  # windows seen
         self._floor = 0  # no region may start before this sample (the end of the previous one)
         self._open: _Open | None = None
@@ -113,7 +120,7 @@ class RegionTracker:
                 o.silence_from = i
             if o.silence_from is not None and i + 1 - o.silence_from >= self._min_silence:
                 done += self._close(o, o.silence_from * self.window + self._pad)
-            elif self.scored - o.start >= self._max:
+            elif self.scored - o.start >= self._max and (self.scored - o.start >= self._max_busy or not self._busy()):
                 done.append(self._cut(o))
         return done
 

@@ -8,12 +8,12 @@ alert delivery for the moderation calls. It starts and stops the workers in orde
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import replace
 
 from vigil_server.admission import Admission
 from vigil_server.alerts import AlertHub, Subscription
 from vigil_server.captions import CaptionHub, CaptionWatch
 from vigil_server.errors import Unsupported
+from vigil_server.hybrid import HybridSearch
 from vigil_server.index import SegmentIndex
 from vigil_server.ingest import IngestParts, IngestSession
 from vigil_server.listing import Cursor, SegmentPage
@@ -35,7 +35,6 @@ from vigil_server.types import (
     ReferenceKind,
     SearchFilter,
     SearchQuery,
-    SegmentRef,
     StandingQuery,
     StandingQuerySpec,
     StreamConfig,
@@ -98,12 +97,8 @@ class VigilService:
                 yield event
 
     async def search(self, query: SearchQuery) -> list[Match]:
-        """Search each modality, calibrate the scores, and merge into one list, best first."""
-        vector = await self.query.embed(query.item, query.filter.tenant)
-        search_filter = query.filter
-        if isinstance(query.item, SegmentRef):
-            search_filter = replace(search_filter, exclude_ids=(query.item.segment_id,))
-        return await self.index.search(vector, search_filter, query.top_k)
+        """Search each modality (and passages' sentences, and keywords: hybrid.py), best first."""
+        return await HybridSearch(self.query, self.index).search(query)
 
     async def list_segments(self, search_filter: SearchFilter, page_size: int, after: Cursor | None) -> SegmentPage:
         """A stream's stored segments in time order, a page at a time."""

@@ -126,7 +126,12 @@ class ModelSettings:
     )
     device: str = _flag("auto", "device", "auto (cuda if present), cpu, cuda or cuda:N")
     model_cache: Path = _flag(USER_CACHE, "model-cache", "prepared model files (the joined multilingual Whisper)")
-    cpu_threads: int = _flag(0, "cpu-threads", "threads for torch and Whisper on CPU; 0: up to 4", bounds=Bounds(ge=0))
+    cpu_threads: int = _flag(
+        0,
+        "cpu-threads",
+        "intra-op threads of each model runtime on CPU (torch, Whisper, ONNX Runtime); 0: 1 per 4 cores, 1 to 4",
+        bounds=Bounds(ge=0),
+    )
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,31 @@ class IngestSettings:
         "frames sampled per second when a stream does not say",
         bounds=Bounds(gt=0, le=MAX_FRAME_RATE),
     )
+    max_frame_lag_s: float = _flag(
+        3.0,
+        "max-frame-lag",
+        "seconds a live stream's frames may fall behind real time before some are dropped; 0: never drop",
+        bounds=Bounds(ge=0),
+    )
+    shot_change: float = _flag(
+        0.5,
+        "shot-change",
+        "scene score (share of 16x16 thumbnail cells changed since a shot's first frame) that starts a new shot",
+        bounds=Bounds(gt=0, le=1),
+    )
+    on_screen_text: str = _flag(
+        "on", "on-screen-text", "read on-screen text (OCR) on shot changes: on or off", choices=("on", "off")
+    )
+    people: str = _flag(
+        "on", "people", "count people and faces in every sampled frame (OpenCV HOG + Haar): on or off",
+        choices=("on", "off"),
+    )  # fmt: skip
+    explicit_score: str = _flag(
+        "on", "explicit-score", "score every sampled frame for explicit content (Open-NSFW): on or off",
+        choices=("on", "off"),
+    )  # fmt: skip
+    text_refresh_s: float = 10.0  # a shot this long is read again (tickers, captions over one scene)
+    text_backlog: int = 2  # frames waiting to be read per stream; a shot change beyond that is dropped (counted)
 
 
 @dataclass(frozen=True)
@@ -214,6 +244,12 @@ class SpeechSettings:
         "longest speech region in seconds; longer speech is cut at its quietest point in the second half",
         bounds=Bounds(ge=1, le=30),
     )
+    max_region_busy_s: float = _flag(
+        24.0,
+        "speech-max-region-busy",
+        "longest speech region while transcriptions queue up (fewer, longer regions cost Whisper less)",
+        bounds=Bounds(ge=1, le=30),
+    )
     threshold: float = 0.5  # Silero speech probability at which a 32 ms window counts as speech
     neg_threshold: float = 0.35  # below this a window counts as silence; in between, as the window before it
     min_speech_s: float = 0.25  # regions ended by silence with less speech than this are dropped
@@ -239,7 +275,6 @@ class CaptionSettings:
     min_interim_s: float = 0.5  # an open region gets its first interim once it holds this much audio
     feeds: int = 1024  # streams whose feeds are kept (the least recently used idle feed goes first)
     watch_queue: int = 1000  # captions a WatchCaptions call may have waiting before it is ended
-    scene_change: float = 0.1  # mean absolute difference of 16x16 colour thumbnails (0-1) that makes a new scene
     describe_every_s: float = 2.0  # at most one frame description per this many seconds of a stream
     concepts: int = 3  # classes named in a description, at most
     min_concept_score: float = 0.05  # classes below this probability are left out (the top one never is)
@@ -252,9 +287,16 @@ class WorkerSettings:
     text: BatchOptions = BatchOptions(max_batch=32, max_wait_s=0.005)  # text embeddings (queries, transcripts)
     image: BatchOptions = BatchOptions(max_batch=16, max_wait_s=0.02)  # frame embeddings
     vad: BatchOptions = BatchOptions(max_batch=1, max_wait_s=0.0, max_pending=64)  # speech detection, one at a time
-    asr: BatchOptions = BatchOptions(max_batch=1, max_wait_s=0.0, max_pending=64)  # transcription, one at a time
+    # transcription: whatever waits runs as one Whisper batch; the first request waits for no company
+    asr: BatchOptions = BatchOptions(max_batch=8, max_wait_s=0.0, max_pending=64)
+    # on CPU a batch costs what its regions cost one by one (bench/whisper_batch.py) and the first
+    # region would wait for the last: there Whisper takes at most this many at once
+    asr_cpu_max_batch: int = 1
     sound: BatchOptions = BatchOptions(max_batch=1, max_wait_s=0.0, max_pending=64)  # sound events, one at a time
+    ocr: BatchOptions = BatchOptions(max_batch=1, max_wait_s=0.0, max_pending=64)  # on-screen text, a frame at a time
+    detect: BatchOptions = BatchOptions(max_batch=8, max_wait_s=0.01, max_pending=64)  # people, faces, explicit score
     store: BatchOptions = BatchOptions(max_batch=256, max_wait_s=0.05, max_pending=4096)  # rows written to Milvus
+    query_cache: int = 1024  # query texts whose vectors are kept (LRU, per model set); 0: none
 
 
 @dataclass(frozen=True)

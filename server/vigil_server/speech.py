@@ -61,11 +61,11 @@ class RegionAudio:
 class SpeechRegions:
     """One stream's speech regions as its audio arrives: `push` consecutive AudioWindows, `flush` at the end."""
 
-    def __init__(self, scan: Scan, window: int, settings: SpeechSettings):
+    def __init__(self, scan: Scan, window: int, settings: SpeechSettings, busy: Callable[[], bool] = lambda: False):
         self._scan = scan
         self._window = window
         self._state = VadState()
-        self._tracker = RegionTracker(settings, window)
+        self._tracker = RegionTracker(settings, window, busy)  # busy: transcriptions queue up (regions.py)
         self._buffer = np.zeros(0, dtype=np.float32)
         self._first = 0  # stream sample of _buffer[0]
 

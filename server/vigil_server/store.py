@@ -8,10 +8,11 @@ without a data migration.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,14 +22,20 @@ import numpy as np
 from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
-from vigil_server.errors import StoreUnavailable
-from vigil_server.types import Match, Modality, SearchFilter, Segment
+from vigil_server.errors import StoreUnavailable, Unsupported
+from vigil_server.types import Box, Match, Modality, SearchFilter, Segment
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2  # in the collection name: a new schema never reads an old collection
 MAX_TEXT = 8192  # characters of transcript stored per segment
 FIELDS = ["tenant", "stream_id", "modality", "start", "end", "text", "language", "translation"]
+# Columns added since schema 2 without a new collection name: collections made before them are read and
+# written without them (their segments read back with the defaults) until they are made again.
+SHOT_FIELDS = ["text_boxes", "shot_start", "scene_score"]
+# ... and the frame detectors' (people, faces, explicit score): -1 stands for "not run" in the numbers.
+DETECTOR_FIELDS = ["explicit_score", "person_count", "face_count", "people_boxes"]
+MAX_BOXES = 4096  # characters of on-screen text boxes (JSON) stored per segment
 T = TypeVar("T")
 
 
@@ -67,6 +74,8 @@ def filter_expression(f: SearchFilter) -> str:
         terms.append(f"start < {f.end!r}")
     if f.stored_after_ms is not None:
         terms.append(f"created_at >= {int(f.stored_after_ms)}")
+    if f.min_explicit_score > 0:
+        terms.append(f"explicit_score >= {float(f.min_explicit_score)!r}")
     if f.exclude_ids:
         terms.append(f"segment_id not in [{', '.join(_quote(i) for i in f.exclude_ids)}]")
     return " and ".join(terms)
@@ -96,6 +105,7 @@ class SegmentStore:
             "Milvus %s: %s", version, "one grouped search per query" if self._grouping else "a search per modality"
         )
         self._call(self._ensure_collection)
+        self.fields = FIELDS + self._call(self._extra_fields)
         if descriptor_dim:
             self._call(self._ensure_copies)
 
@@ -119,7 +129,31 @@ class SegmentStore:
             ("language", DataType.VARCHAR, {"max_length": 16}),
             ("translation", DataType.VARCHAR, {"max_length": MAX_TEXT}),  # English, when text is not
             ("created_at", DataType.INT64, {}),  # unix ms, for retention
+            ("text_boxes", DataType.VARCHAR, {"max_length": MAX_BOXES}),  # on-screen text: [[x, y, w, h], ...]
+            ("shot_start", DataType.BOOL, {}),  # frames: the frame begins a shot
+            ("scene_score", DataType.FLOAT, {}),  # frames: difference from the shot's first frame
+            ("explicit_score", DataType.FLOAT, {}),  # frames: 0-1; -1: not scored
+            ("person_count", DataType.INT32, {}),  # frames: people seen; -1: not looked for
+            ("face_count", DataType.INT32, {}),
+            ("people_boxes", DataType.VARCHAR, {"max_length": MAX_BOXES}),  # [[x, y, w, h], ...]: people, then faces
         ])  # fmt: skip
+
+    def _extra_fields(self) -> list[str]:
+        """The SHOT_FIELDS the segments collection has (all of them, unless it was made before them)."""
+        names = {f["name"] for f in self._client.describe_collection(self.collection)["fields"]}
+        missing = [f for f in SHOT_FIELDS + DETECTOR_FIELDS if f not in names]
+        if missing:
+            log.warning("collection %s was made without %s: those are not stored", self.collection, ", ".join(missing))
+        return [f for f in SHOT_FIELDS + DETECTOR_FIELDS if f in names]
+
+    def check_filter(self, f: SearchFilter) -> None:
+        """Unsupported when the filter needs a column this collection was made without."""
+        if f.min_explicit_score > 0 and "explicit_score" not in self.fields:
+            raise Unsupported(
+                f"min_explicit_score: the collection {self.collection} was made before frames had explicit "
+                "scores, so none are stored to filter on; start the server with a new --data-dir (or drop "
+                "that collection) to store them. Standing queries with min_explicit_score still fire on live frames"
+            )
 
     def _ensure(self, name: str, dim: int, fields: list[tuple[str, DataType, dict[str, int]]]) -> None:
         """Load the collection, or create it: segment_id key, the fields, a cosine-indexed vector of dim."""
@@ -162,6 +196,8 @@ class SegmentStore:
                 "translation": s.translation[:MAX_TEXT],
                 "created_at": now,
                 "vector": vector,
+                **_shot_columns(s, self.fields),
+                **_detector_columns(s, self.fields),
             }
             for s, vector in rows
         ]
@@ -196,7 +232,7 @@ class SegmentStore:
         return matches
 
     def search(self, vector: list[float], f: SearchFilter, top_k: int) -> list[Match]:
-        return [_match(hit) for hit in self._search(self.collection, vector, f, FIELDS, top_k)]
+        return [_match(hit) for hit in self._search(self.collection, vector, f, self.fields, top_k)]
 
     def search_per_modality(self, vector: list[float], f: SearchFilter, top_k: int) -> list[Match]:
         """The top_k of each of the filter's modalities (all, when it names none), nearest first within each.
@@ -206,13 +242,15 @@ class SegmentStore:
         """
         modalities = f.modalities or tuple(Modality)
         if self._grouping:
-            hits = self._search(self.collection, vector, f, FIELDS, len(modalities), group_size=top_k)
+            hits = self._search(self.collection, vector, f, self.fields, len(modalities), group_size=top_k)
             return [_match(hit) for hit in hits]
         return [m for modality in modalities for m in self.search(vector, replace(f, modalities=(modality,)), top_k)]
 
     def _search(
         self, collection: str, vector: list[float], f: SearchFilter, fields: list[str], top_k: int, group_size: int = 0
     ) -> list[dict[str, Any]]:
+        if collection == self.collection:
+            self.check_filter(f)
         grouping = {"group_by_field": "modality", "group_size": group_size} if group_size else {}
         hits = self._call(
             lambda: self._client.search(
@@ -237,7 +275,7 @@ class SegmentStore:
             lambda: self._client.query(
                 self.collection,
                 filter=f"segment_id == {_quote(segment_id)} and tenant == {_quote(tenant)}",
-                output_fields=[*FIELDS, "vector"],
+                output_fields=[*self.fields, "vector"],
                 timeout=self.settings.timeout_s,
                 consistency_level="Session",
             )
@@ -252,7 +290,7 @@ class SegmentStore:
             lambda: self._client.query(
                 self.collection,
                 filter=_starting(f, starts),
-                output_fields=["segment_id", *FIELDS],
+                output_fields=["segment_id", *self.fields],
                 limit=limit,
                 timeout=self.settings.timeout_s,
                 consistency_level="Session",
@@ -272,6 +310,45 @@ class SegmentStore:
             )
         )
         return int(rows[0]["count(*)"]) if rows else 0
+
+    def text_segments(self, modalities: tuple[Modality, ...], batch: int = 1000) -> Iterator[Segment]:
+        """Every stored segment of these modalities that has text, in no order (for the keyword index)."""
+        kinds = ", ".join(_quote(m.value) for m in modalities)
+        expression = f'modality in [{kinds}] and (text != "" or translation != "")'
+        # A Milvus 2.3 server's iterator reads at a client-side time that can miss rows just written
+        # (checked with milvus 2.3.5); a strong count first makes it see everything stored so far.
+        self._call(lambda: self._client.query(self.collection, filter=expression, output_fields=["count(*)"],
+                                              consistency_level="Strong", timeout=self.settings.timeout_s))  # fmt: skip
+        iterator = self._call(
+            lambda: self._client.query_iterator(
+                self.collection,
+                batch_size=batch,
+                filter=expression,
+                output_fields=["segment_id", *self.fields],
+                timeout=self.settings.timeout_s,
+            )
+        )
+        try:
+            while rows := self._call(iterator.next):
+                yield from (_segment(row, row["segment_id"]) for row in rows)
+        finally:
+            iterator.close()
+
+    def vectors(self, segment_ids: list[str], tenant: str) -> dict[str, np.ndarray]:
+        """The stored vectors of these segments of the tenant (those that exist)."""
+        if not segment_ids:
+            return {}
+        ids = ", ".join(_quote(i) for i in segment_ids)
+        rows = self._call(
+            lambda: self._client.query(
+                self.collection,
+                filter=f"segment_id in [{ids}] and tenant == {_quote(tenant)}",
+                output_fields=["segment_id", "vector"],
+                timeout=self.settings.timeout_s,
+                consistency_level="Session",
+            )
+        )
+        return {row["segment_id"]: np.asarray(row["vector"], dtype=np.float32) for row in rows}
 
     def sample_vectors(self, modality: Modality, limit: int) -> np.ndarray:
         """Up to `limit` stored vectors of one modality (to rebuild calibration statistics)."""
@@ -321,7 +398,40 @@ def _segment(e: dict[str, Any], segment_id: object) -> Segment:
         language=e["language"],
         translation=e["translation"],
         tenant=e["tenant"],
+        text_boxes=tuple(Box(*b) for b in json.loads(e.get("text_boxes") or "[]")),
+        shot_start=bool(e.get("shot_start", False)),
+        scene_score=float(e.get("scene_score", 0.0)),
+        **_detector_values(e),
     )
+
+
+def _shot_columns(s: Segment, fields: list[str]) -> dict[str, Any]:
+    """The SHOT_FIELDS of a segment's row that the collection has."""
+    boxes = json.dumps([[b.x, b.y, b.width, b.height] for b in s.text_boxes], separators=(",", ":"))
+    row = {"text_boxes": boxes[:MAX_BOXES] if len(boxes) <= MAX_BOXES else "[]",
+           "shot_start": s.shot_start, "scene_score": s.scene_score}  # fmt: skip
+    return {k: v for k, v in row.items() if k in fields}
+
+
+def _detector_columns(s: Segment, fields: list[str]) -> dict[str, Any]:
+    """The DETECTOR_FIELDS of a segment's row that the collection has (-1: the detector did not run)."""
+    boxes = json.dumps([[b.x, b.y, b.width, b.height] for b in s.people_boxes], separators=(",", ":"))
+    row = {"explicit_score": -1.0 if s.explicit_score is None else s.explicit_score,
+           "person_count": -1 if s.person_count is None else s.person_count,
+           "face_count": -1 if s.face_count is None else s.face_count,
+           "people_boxes": boxes if len(boxes) <= MAX_BOXES else "[]"}  # fmt: skip
+    return {k: v for k, v in row.items() if k in fields}
+
+
+def _detector_values(e: dict[str, Any]) -> dict[str, Any]:
+    """Segment fields from the DETECTOR_FIELDS of a row (None where the detector did not run)."""
+    score, people, faces = e.get("explicit_score", -1.0), e.get("person_count", -1), e.get("face_count", -1)
+    return {
+        "explicit_score": None if score is None or score < 0 else round(float(score), 4),  # FLOAT: 4 digits stand
+        "person_count": None if people is None or people < 0 else int(people),
+        "face_count": None if faces is None or faces < 0 else int(faces),
+        "people_boxes": tuple(Box(*b) for b in json.loads(e.get("people_boxes") or "[]")),
+    }
 
 
 def _starting(f: SearchFilter, starts: tuple[float, float | None]) -> str:

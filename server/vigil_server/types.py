@@ -6,10 +6,19 @@ import enum
 from dataclasses import dataclass
 
 
+class Pacing(enum.Enum):
+    """How a producer sends its media (overload.py): AUTO lets the server tell from the chunks' timing."""
+
+    AUTO = "auto"
+    LIVE = "live"  # frames may be dropped when the server falls behind
+    UPLOAD = "upload"  # nothing dropped; the producer is slowed down instead
+
+
 class Modality(enum.Enum):
     FRAME = "frame"
     SPEECH = "speech"
     SOUND = "sound"
+    ON_SCREEN_TEXT = "on_screen_text"  # text read from frames (OCR); not a caption or a transcript
 
 
 DEFAULT_TENANT = "default"
@@ -25,6 +34,7 @@ class StreamConfig:
     language: str = ""  # ISO 639-1, or "" to let the model decide
     time_offset: float = 0.0  # seconds added to every segment time
     tenant: str = DEFAULT_TENANT
+    pacing: Pacing = Pacing.AUTO
 
 
 @dataclass(frozen=True)
@@ -40,10 +50,29 @@ class Segment:
     modality: Modality
     start: float
     end: float
-    text: str = ""  # transcript (speech) or caption (sound)
+    text: str = ""  # transcript (speech), caption (sound) or the lines read (on-screen text)
     language: str = ""
     translation: str = ""  # English text that was embedded, when `text` is in another language
     tenant: str = DEFAULT_TENANT
+    text_boxes: tuple[Box, ...] = ()  # on-screen text: where each line of `text` is, in order
+    shot_start: bool = False  # frames: the frame begins a shot (shots.py)
+    scene_score: float = 0.0  # frames: how far the frame is from its shot's first frame (0-1)
+    # Frames: what the frame detectors saw (vigil_models.people, .explicit); None: not run (other modalities,
+    # a detector switched off, a collection made before them).
+    explicit_score: float | None = None  # 0-1, how likely the frame is sexually explicit
+    person_count: int | None = None
+    face_count: int | None = None
+    people_boxes: tuple[Box, ...] = ()  # person_count boxes of people, then face_count boxes of faces
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle in a frame, in fractions of its width and height from the top left corner."""
+
+    x: float
+    y: float
+    width: float
+    height: float
 
 
 @dataclass(frozen=True)
@@ -69,6 +98,21 @@ class IngestSummary:
     spooled: bool
     sound_segments_indexed: int
     alerts: int = 0
+    frames_dropped: int = 0  # sampled frames not indexed because the stream fell behind real time (overload.py)
+    max_frame_lag_s: float = 0.0  # the largest lag behind the live edge of a frame when it was stored
+    max_speech_lag_s: float = 0.0  # the largest lag of the audio the speech detector scanned
+
+
+@dataclass(frozen=True)
+class StreamProgress:
+    """How a stream keeps up with real time; sent each time its media advances by a second (overload.py)."""
+
+    media_seconds: float  # media decoded so far (frames or audio, whichever is further)
+    frame_lag_s: float  # lag of the last frame stored, when it was stored (0: as close as the stream has been)
+    speech_lag_s: float  # the lag of the newest audio the speech detector has scanned
+    frames_dropped: int  # so far
+    frames_indexed: int  # so far
+    live: bool  # sent at its media rate, not faster than the server takes it: only then are frames dropped
 
 
 @dataclass(frozen=True)
@@ -80,6 +124,7 @@ class SearchFilter:
     end: float | None = None  # segments starting before this
     exclude_ids: tuple[str, ...] = ()  # never these segments
     stored_after_ms: int | None = None  # only segments stored at or after this unix time (ms)
+    min_explicit_score: float = 0.0  # > 0: only frames whose explicit score is at least this
 
 
 @dataclass(frozen=True)
@@ -109,8 +154,24 @@ class SegmentRef:
     segment_id: str
 
 
+@dataclass(frozen=True)
+class PassageItem:
+    text: str  # a paragraph or more: searched sentence by sentence (hybrid.py)
+
+
+@dataclass(frozen=True)
+class KeywordsOnly:
+    """No query to embed: a search by its keywords alone."""
+
+
 # What a search (or, later, a standing query) looks for.
-QueryItem = TextItem | ImageItem | AudioClip | VideoClip | SegmentRef
+QueryItem = TextItem | ImageItem | AudioClip | VideoClip | SegmentRef | PassageItem | KeywordsOnly
+
+
+class KeywordMode(enum.Enum):
+    NONE = "none"  # a plain embedding search
+    HYBRID = "hybrid"  # embedding and keyword rankings fused by reciprocal rank
+    ONLY = "only"  # segments holding a keyword, ranked by BM25
 
 
 @dataclass(frozen=True)
@@ -118,6 +179,8 @@ class SearchQuery:
     item: QueryItem
     top_k: int
     filter: SearchFilter
+    keywords: tuple[str, ...] = ()  # exact words or phrases (keywords.py); empty: the text query's words
+    keyword_mode: KeywordMode = KeywordMode.NONE
 
 
 @dataclass(frozen=True)
@@ -125,6 +188,9 @@ class Match:
     segment: Segment
     cosine: float  # raw similarity in the shared space
     score: float = 0.0  # calibrated, comparable across modalities (see calibrate.py)
+    sentence: str = ""  # passage searches: the sentence that found the segment
+    keyword_hits: tuple[str, ...] = ()  # keyword searches: the keywords the segment's text holds
+    fused: float = 0.0  # passage and keyword searches: the fused (or BM25) score they rank by
 
 
 # -- moderation -------------------------------------------------------------------------------
@@ -155,6 +221,11 @@ class ReferenceKind(enum.Enum):
 ExampleItem = TextItem | ImageItem | AudioClip | VideoClip
 
 
+class KeywordRule(enum.Enum):
+    ONLY = "only"  # a standing query's keywords fire it alone
+    AND_EMBEDDING = "and_embedding"  # keywords and the embedding threshold must both hold
+
+
 @dataclass(frozen=True)
 class StandingQuerySpec:
     """What a client asks to watch for."""
@@ -167,6 +238,10 @@ class StandingQuerySpec:
     threshold: float = 0.0  # calibrated score; 0: the server default
     label: str = ""
     tenant: str = DEFAULT_TENANT
+    keywords: tuple[str, ...] = ()  # exact words or phrases (keywords.py)
+    regex: str = ""
+    keyword_rule: KeywordRule | None = None  # None: ONLY without text and examples, else AND_EMBEDDING
+    min_explicit_score: float = 0.0  # > 0: only frames scoring at least this; alone, the score is the query
 
 
 @dataclass(frozen=True)
@@ -181,6 +256,10 @@ class StandingQuery:
     negative_count: int
     created_at: float  # unix seconds
     tenant: str = DEFAULT_TENANT
+    keywords: tuple[str, ...] = ()
+    regex: str = ""
+    keyword_rule: KeywordRule = KeywordRule.AND_EMBEDDING  # matters only with keywords or a regex
+    min_explicit_score: float = 0.0  # > 0: only frames scoring at least this
 
 
 @dataclass(frozen=True)
@@ -386,4 +465,4 @@ class LookupMatch:
 
 
 # What an Ingest call streams back.
-IngestEvent = ChunkAcked | SegmentStored | IngestSummary | Alert
+IngestEvent = ChunkAcked | SegmentStored | IngestSummary | Alert | StreamProgress

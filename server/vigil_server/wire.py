@@ -21,9 +21,13 @@ from vigil_server.types import (
     ImageItem,
     IngestEvent,
     IngestSummary,
+    KeywordMode,
+    KeywordsOnly,
     Match,
     MatchMethod,
     Modality,
+    Pacing,
+    PassageItem,
     QueryItem,
     SearchFilter,
     SearchQuery,
@@ -31,6 +35,7 @@ from vigil_server.types import (
     SegmentRef,
     SegmentStored,
     StreamConfig,
+    StreamProgress,
     TextItem,
     VideoClip,
 )
@@ -38,6 +43,7 @@ from vigil_server.types import (
 STREAM_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 MAX_QUERY_CHARS = 2000
+MAX_PASSAGE_CHARS = 20000
 MAX_QUERY_MEDIA_BYTES = 16 << 20
 MAX_ID_CHARS = 64  # segment, query and item ids
 DEFAULT_TOP_K = 10
@@ -47,8 +53,16 @@ MODALITY_TO_PROTO = {
     Modality.FRAME: vigil_pb2.MODALITY_FRAME,
     Modality.SPEECH: vigil_pb2.MODALITY_SPEECH,
     Modality.SOUND: vigil_pb2.MODALITY_SOUND,
+    Modality.ON_SCREEN_TEXT: vigil_pb2.MODALITY_ON_SCREEN_TEXT,
 }
 MODALITY_FROM_PROTO = {v: k for k, v in MODALITY_TO_PROTO.items()}
+KEYWORD_MODE_FROM_PROTO: dict[int, KeywordMode | None] = {
+    vigil_pb2.KEYWORD_MODE_UNSPECIFIED: None,  # HYBRID with keywords, else none
+    vigil_pb2.KEYWORD_MODE_HYBRID: KeywordMode.HYBRID,
+    vigil_pb2.KEYWORD_MODE_ONLY: KeywordMode.ONLY,
+}
+
+PACING = {vigil_pb2.PACING_LIVE: Pacing.LIVE, vigil_pb2.PACING_UPLOAD: Pacing.UPLOAD}  # unknown values: AUTO
 
 
 # -- protobuf -> dataclasses ------------------------------------------------------------------
@@ -86,6 +100,7 @@ def stream_config(msg: vigil_pb2.StreamConfig, default_frame_rate: float) -> Str
         frame_rate=frame_rate,
         language=msg.language,
         time_offset=msg.time_offset,
+        pacing=PACING.get(msg.pacing, Pacing.AUTO),
     )
 
 
@@ -108,8 +123,17 @@ def query_item(msg: vigil_pb2.SearchRequest) -> QueryItem:
                 "SearchRequest.segment_id must be a segment id as returned by Ingest or Search", field="segment_id"
             )
         return SegmentRef(msg.segment_id)
+    if kind == "passage":
+        if not msg.passage.strip() or len(msg.passage) > MAX_PASSAGE_CHARS:
+            raise InvalidRequest(
+                f"SearchRequest.passage must be non-empty text of at most {MAX_PASSAGE_CHARS} characters",
+                field="passage",
+            )
+        return PassageItem(msg.passage)
     if kind is None:
-        raise InvalidRequest("SearchRequest needs a query: text, image, audio, video or segment_id")
+        if msg.keywords:
+            return KeywordsOnly()
+        raise InvalidRequest("SearchRequest needs a query: text, image, audio, video, segment_id, passage or keywords")
     return example_item(msg, kind, "SearchRequest")
 
 
@@ -165,11 +189,29 @@ def search_query(msg: vigil_pb2.SearchRequest) -> SearchQuery:
                 "time_range.end must be after time_range.start (or <= 0 for no upper bound)", field="time_range.end"
             )
     stream_ids(msg.stream_ids)
+    if msg.keyword_mode not in KEYWORD_MODE_FROM_PROTO:
+        raise InvalidRequest(f"unknown keyword_mode {msg.keyword_mode}", field="keyword_mode")
+    mode = KEYWORD_MODE_FROM_PROTO[msg.keyword_mode] or (KeywordMode.HYBRID if msg.keywords else KeywordMode.NONE)
     return SearchQuery(
         item=item,
         top_k=top_k,
-        filter=SearchFilter(modalities=modalities, stream_ids=tuple(msg.stream_ids), start=start, end=end),
+        filter=SearchFilter(
+            modalities=modalities,
+            stream_ids=tuple(msg.stream_ids),
+            start=start,
+            end=end,
+            min_explicit_score=explicit_score(msg.min_explicit_score, "min_explicit_score"),
+        ),
+        keywords=tuple(msg.keywords),
+        keyword_mode=mode,
     )
+
+
+def explicit_score(value: float, field: str) -> float:
+    """A minimum explicit score: 0 (none) to 1."""
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise InvalidRequest(f"{field} must be in [0, 1] (0: no such condition), got {value}", field=field)
+    return float(value)
 
 
 def modality_list(values: Iterable[vigil_pb2.Modality], where: str) -> tuple[Modality, ...]:
@@ -201,6 +243,13 @@ def segment_proto(s: Segment) -> vigil_pb2.Segment:
         text=s.text,
         language=s.language,
         translation=s.translation,
+        text_boxes=[vigil_pb2.Box(x=b.x, y=b.y, width=b.width, height=b.height) for b in s.text_boxes],
+        shot_start=s.shot_start,
+        scene_score=s.scene_score,
+        explicit_score=s.explicit_score,
+        person_count=s.person_count,
+        face_count=s.face_count,
+        people_boxes=[vigil_pb2.Box(x=b.x, y=b.y, width=b.width, height=b.height) for b in s.people_boxes],
     )
 
 
@@ -213,6 +262,8 @@ def event_proto(event: IngestEvent) -> vigil_pb2.IngestEvent:
         return vigil_pb2.IngestEvent(segment=vigil_pb2.SegmentIndexed(segment=segment_proto(event.segment)))
     if isinstance(event, Alert):
         return vigil_pb2.IngestEvent(alert=alert_proto(event))
+    if isinstance(event, StreamProgress):
+        return vigil_pb2.IngestEvent(progress=stream_progress_proto(event))
     assert isinstance(event, IngestSummary)
     return vigil_pb2.IngestEvent(
         summary=vigil_pb2.IngestSummary(
@@ -226,12 +277,33 @@ def event_proto(event: IngestEvent) -> vigil_pb2.IngestEvent:
             spooled=event.spooled,
             sound_segments_indexed=event.sound_segments_indexed,
             alerts=event.alerts,
+            frames_dropped=event.frames_dropped,
+            max_frame_lag=round(event.max_frame_lag_s, 3),
+            max_speech_lag=round(event.max_speech_lag_s, 3),
         )
     )
 
 
+def stream_progress_proto(p: StreamProgress) -> vigil_pb2.StreamProgress:
+    return vigil_pb2.StreamProgress(
+        media_seconds=round(p.media_seconds, 3),
+        frame_lag=round(p.frame_lag_s, 3),
+        speech_lag=round(p.speech_lag_s, 3),
+        frames_dropped=p.frames_dropped,
+        frames_indexed=p.frames_indexed,
+        live=p.live,
+    )
+
+
 def match_proto(m: Match) -> vigil_pb2.Match:
-    return vigil_pb2.Match(segment=segment_proto(m.segment), score=m.score, cosine=m.cosine)
+    return vigil_pb2.Match(
+        segment=segment_proto(m.segment),
+        score=m.score,
+        cosine=m.cosine,
+        matched_sentence=m.sentence,
+        keyword_hits=list(m.keyword_hits),
+        fused_score=m.fused,
+    )
 
 
 ALERT_KIND_TO_PROTO = {

@@ -14,16 +14,26 @@ from collections.abc import AsyncIterator
 from vigil.v1 import vigil_pb2
 from vigil_server.decode import CONTAINER_FORMATS
 from vigil_server.errors import InvalidRequest, TooLarge
+from vigil_server.keywords import KeywordMatcher
 from vigil_server.types import (
     BankItem,
     BankItemSpec,
     ExampleItem,
+    KeywordRule,
     ReferenceKind,
     StandingQuery,
     StandingQuerySpec,
     WatchFilter,
 )
-from vigil_server.wire import MAX_ID_CHARS, MAX_QUERY_CHARS, MODALITY_TO_PROTO, example_item, modality_list, stream_ids
+from vigil_server.wire import (
+    MAX_ID_CHARS,
+    MAX_QUERY_CHARS,
+    MODALITY_TO_PROTO,
+    example_item,
+    explicit_score,
+    modality_list,
+    stream_ids,
+)
 
 BANK_NAME = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 MAX_LABEL_CHARS = 256
@@ -36,6 +46,14 @@ KIND_FROM_PROTO = {
     vigil_pb2.REFERENCE_KIND_IMAGE: ReferenceKind.IMAGE,
     vigil_pb2.REFERENCE_KIND_AUDIO: ReferenceKind.AUDIO,
     vigil_pb2.REFERENCE_KIND_VIDEO: ReferenceKind.VIDEO,
+}
+KEYWORD_RULE_TO_PROTO = {
+    KeywordRule.ONLY: vigil_pb2.KEYWORD_RULE_ONLY,
+    KeywordRule.AND_EMBEDDING: vigil_pb2.KEYWORD_RULE_AND_EMBEDDING,
+}
+KEYWORD_RULE_FROM_PROTO: dict[int, KeywordRule | None] = {
+    vigil_pb2.KEYWORD_RULE_UNSPECIFIED: None,
+    **{v: k for k, v in KEYWORD_RULE_TO_PROTO.items()},
 }
 KIND_TO_PROTO = {
     **{v: k for k, v in KIND_FROM_PROTO.items()},
@@ -75,8 +93,14 @@ def archive_window(value: float, field: str) -> float | None:
 def standing_query_spec(msg: vigil_pb2.AddStandingQueryRequest) -> StandingQuerySpec:
     if len(msg.text) > MAX_QUERY_CHARS:
         raise InvalidRequest(f"text has {len(msg.text)} characters; the limit is {MAX_QUERY_CHARS}")
-    if not msg.text.strip() and not msg.examples:
-        raise InvalidRequest("a standing query needs text or at least one example")
+    min_explicit = explicit_score(msg.min_explicit_score, "min_explicit_score")
+    if not msg.text.strip() and not msg.examples and not msg.keywords and not msg.regex and not min_explicit:
+        raise InvalidRequest(
+            "a standing query needs text, at least one example, keywords, a regex or min_explicit_score"
+        )
+    if msg.keyword_rule not in KEYWORD_RULE_FROM_PROTO:
+        raise InvalidRequest(f"unknown keyword_rule {msg.keyword_rule}", field="keyword_rule")
+    KeywordMatcher.build(msg.keywords, msg.regex)  # names the field of a bad keyword or regex
     if len(msg.examples) > MAX_EXAMPLES or len(msg.negatives) > MAX_EXAMPLES:
         raise InvalidRequest(f"a standing query takes at most {MAX_EXAMPLES} examples and {MAX_EXAMPLES} negatives")
     if not (math.isfinite(msg.threshold) and 0 <= msg.threshold <= MAX_THRESHOLD):
@@ -101,6 +125,10 @@ def standing_query_spec(msg: vigil_pb2.AddStandingQueryRequest) -> StandingQuery
         stream_ids=stream_ids(msg.stream_ids),
         threshold=msg.threshold,
         label=_short(msg.label, "label"),
+        keywords=tuple(msg.keywords),
+        regex=msg.regex,
+        keyword_rule=KEYWORD_RULE_FROM_PROTO[msg.keyword_rule],
+        min_explicit_score=min_explicit,
     )
 
 
@@ -175,6 +203,10 @@ def standing_query_proto(q: StandingQuery) -> vigil_pb2.StandingQuery:
         example_count=q.example_count,
         negative_count=q.negative_count,
         created_at=q.created_at,
+        keywords=list(q.keywords),
+        regex=q.regex,
+        keyword_rule=KEYWORD_RULE_TO_PROTO[q.keyword_rule],
+        min_explicit_score=q.min_explicit_score,
     )
 
 

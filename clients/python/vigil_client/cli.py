@@ -31,12 +31,19 @@ from vigil_client.moderation import AlertInfo
 
 
 def _describe(segment: SegmentInfo) -> str:
-    text = f"  {segment.text}" if segment.text else ""
+    text = f"  {segment.text}".replace("\n", " | ") if segment.text else ""  # on-screen text: one line per line read
     return f"[{segment.modality:6}] {segment.stream_id} {segment.start:8.2f}-{segment.end:8.2f} s{text}"
 
 
 def _open(path: str) -> BinaryIO:
     return sys.stdin.buffer if path == "-" else open(path, "rb")
+
+
+def _pacing(args: argparse.Namespace) -> str:
+    """--pacing, or by default: a regular file is an upload, a pipe or stdin may be live (the server tells)."""
+    if args.pacing is not None:
+        return "" if args.pacing == "auto" else str(args.pacing)
+    return "upload" if args.path != "-" and Path(args.path).is_file() else ""
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -59,6 +66,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 frame_rate=args.frame_rate,
                 language=args.language,
                 max_in_flight=args.max_in_flight,
+                pacing=_pacing(args),
             )
             for event in events:
                 kind = event.WhichOneof("event")
@@ -80,7 +88,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                     print(
                         f"\n{s.stream_id}: {s.media_seconds:.1f} s of media, {s.frames_indexed} frames, "
                         f"{s.speech_segments_indexed} speech segments, {alerts} alerts in {s.wall_seconds:.1f} s"
-                        + (" (spooled: plain MP4 is decoded after the upload)" if s.spooled else ""),
+                        + (" (spooled: plain MP4 is decoded after the upload)" if s.spooled else "")
+                        + (f"; {s.frames_dropped} frames dropped to keep up" if s.frames_dropped else "")
+                        + f"; lag at most {s.max_frame_lag:.1f} s (frames), {s.max_speech_lag:.1f} s (speech)",
                         file=sys.stderr,
                     )
     except VigilError as exc:
@@ -93,22 +103,26 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    examples = {"image": args.image, "audio": args.audio, "video": args.video, "segment_id": args.segment}
+    examples = {"image": args.image, "audio": args.audio, "video": args.video, "segment_id": args.segment,
+                "passage": args.passage}  # fmt: skip
     given = [name for name, value in examples.items() if value is not None]
-    if len(given) + (args.text is not None) != 1:
-        print("vigil: search takes TEXT or one of --image, --audio, --video, --segment", file=sys.stderr)
+    if len(given) + (args.text is not None) > 1 or not (given or args.text is not None or args.keyword):
+        print("vigil: search takes TEXT or one of --image, --audio, --video, --segment, --passage, "
+              "and/or --keyword", file=sys.stderr)  # fmt: skip
         return 2
     query: dict[str, object] = {}
     try:
         if args.text is not None:
             query["text"] = args.text
+        elif args.passage is not None:
+            query["passage"] = sys.stdin.read() if args.passage == "-" else Path(args.passage).read_text()
         elif args.image is not None:
             query["image"] = Path(args.image).read_bytes()
         elif args.audio is not None:
             query["audio"] = MediaBytes.from_file(args.audio)
         elif args.video is not None:
             query["video"] = MediaBytes.from_file(args.video)
-        else:
+        elif args.segment is not None:
             query["segment_id"] = args.segment
     except (OSError, ValueError) as exc:
         print(f"vigil: {exc}", file=sys.stderr)
@@ -122,6 +136,9 @@ def cmd_search(args: argparse.Namespace) -> int:
                 stream_ids=args.stream,
                 start=args.start,
                 end=args.end,
+                keywords=args.keyword,
+                keyword_mode=args.keyword_mode,
+                min_explicit_score=args.min_explicit_score,
             )
     except VigilError as exc:
         print(f"vigil: search failed: {exc}", file=sys.stderr)
@@ -130,7 +147,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(match.as_json()))
         else:
-            print(f"{match.score:6.2f}  {_describe(match.segment)}")
+            found = f"  [{', '.join(match.keyword_hits)}]" if match.keyword_hits else ""
+            said = f"  <- {match.matched_sentence!r}" if match.matched_sentence else ""
+            print(f"{match.score:6.2f}  {_describe(match.segment)}{found}{said}")
     return 0
 
 
@@ -164,6 +183,12 @@ def parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print each indexed segment and alert as one JSON object (alerts: alert_id)"
     )
     ingest.add_argument("--quiet", action="store_true", help="no progress line")
+    ingest.add_argument(
+        "--pacing",
+        choices=["upload", "live", "auto"],
+        help="upload: never drop frames (the default for a regular file); live: frames may be dropped when the server "
+        "falls behind; auto: the server tells from the timing (the default for stdin and pipes)",
+    )
     ingest.set_defaults(run=cmd_ingest)
 
     search = sub.add_parser("search", help="search indexed segments by text or by example")
@@ -172,6 +197,13 @@ def parser() -> argparse.ArgumentParser:
     search.add_argument("--audio", metavar="FILE", help="find streams whose speech or sound matches this clip")
     search.add_argument("--video", metavar="FILE", help="find segments about what this clip shows and says")
     search.add_argument("--segment", metavar="ID", help="find segments like this indexed segment")
+    search.add_argument("--passage", metavar="FILE", help="a long text (- reads stdin): searched sentence by sentence")
+    search.add_argument("--keyword", "--keywords", action="append", default=[], metavar="WORD",
+                        help="an exact word or phrase said or shown (repeatable), alone or with a query")  # fmt: skip
+    search.add_argument("--keyword-mode", choices=["", "hybrid", "only"], default="",
+                        help="hybrid: fuse keywords with the query; only: keyword matches only")  # fmt: skip
+    search.add_argument("--min-explicit-score", type=float, default=0.0, metavar="SCORE",
+                        help="only frames whose explicit score (0-1) is at least this")  # fmt: skip
     search.add_argument("--top-k", type=int, default=10)
     search.add_argument("--modality", action="append", default=[], choices=sorted(MODALITIES))
     search.add_argument("--stream", action="append", default=[], help="only this stream (repeatable)")

@@ -69,7 +69,10 @@ def describe_query(q: StandingQueryInfo) -> str:
     streams = ",".join(q.stream_ids) or "all streams"
     examples = f" +{q.example_count} examples" if q.example_count else ""
     negatives = f" -{q.negative_count} negatives" if q.negative_count else ""
-    return f"{q.query_id}  threshold {q.threshold:g}  {where}  {streams}{examples}{negatives}  {q.label or q.text!r}"
+    words = [*(repr(k) for k in q.keywords), *([f"/{q.regex}/"] if q.regex else [])]
+    keywords = f"  words {' '.join(words)} ({q.keyword_rule})" if words else ""
+    threshold = "" if words and q.keyword_rule == "only" else f"  threshold {q.threshold:g}"
+    return f"{q.query_id}{threshold}  {where}  {streams}{examples}{negatives}{keywords}  {q.label or q.text!r}"
 
 
 def describe_item(item: BankItemInfo) -> str:
@@ -103,12 +106,15 @@ def describe_alert(a: AlertInfo) -> str:
 def cmd_query_add(args: argparse.Namespace) -> int:
     examples = [_example(value) for value in args.example]
     negatives = [_example(value) for value in args.negative]
-    if not args.text and not examples:
-        print("vigil: query add takes TEXT, or at least one --example", file=sys.stderr)
+    if not args.text and not examples and not args.keyword and not args.regex and not args.min_explicit_score:
+        print("vigil: query add takes TEXT, or at least one --example, --keyword, --regex or --min-explicit-score",
+              file=sys.stderr)  # fmt: skip
         return 2
     with VigilClient(args.server) as client:
         query = client.add_query(args.text or "", examples=examples, negatives=negatives, modalities=args.modality,
-                                 stream_ids=args.stream, threshold=args.threshold, label=args.label)  # fmt: skip
+                                 stream_ids=args.stream, threshold=args.threshold, label=args.label,
+                                 keywords=args.keyword, regex=args.regex, keyword_rule=args.keyword_rule,
+                                 min_explicit_score=args.min_explicit_score)  # fmt: skip
     print(json.dumps(query.as_json()) if args.json else describe_query(query))
     return 0
 
@@ -233,6 +239,14 @@ def add_moderation_commands(sub: Any) -> Any:
     add.add_argument("--stream", action="append", default=[], metavar="ID", help="only this stream (repeatable)")
     add.add_argument("--threshold", type=float, default=0.0, help="minimum calibrated score (default: server's)")
     add.add_argument("--label", default="", help="a name for people (default: the text)")
+    add.add_argument("--keyword", action="append", default=[], metavar="WORD",
+                     help="fire on this exact word or phrase said or shown (repeatable)")  # fmt: skip
+    add.add_argument("--regex", default="", help="fire on this regular expression (on word boundaries)")
+    add.add_argument("--min-explicit-score", type=float, default=0.0, metavar="SCORE",
+                     help="fire only on frames scoring at least this (0-1); alone: on the score")  # fmt: skip
+    add.add_argument("--keyword-rule", choices=["", "only", "and_embedding"], default="",
+                     help="only: the words alone fire it (default without TEXT); and_embedding: "
+                          "the words and the threshold (default with TEXT)")  # fmt: skip
     add.add_argument("--json", action="store_true", help=json_help)
     add.set_defaults(run=cmd_query_add)
     listing = query.add_parser("list", help="list standing queries")

@@ -43,10 +43,18 @@ from vigil_client.moderation import (
 )
 from vigil_client.streams import ServerStream
 
+# A search's keyword mode by name; "" lets the server choose (see vigil.proto KeywordMode).
+KEYWORD_MODES = {
+    "": vigil_pb2.KEYWORD_MODE_UNSPECIFIED,
+    "hybrid": vigil_pb2.KEYWORD_MODE_HYBRID,
+    "only": vigil_pb2.KEYWORD_MODE_ONLY,
+}
+
 DEFAULT_SERVER = "127.0.0.1:50051"
 SERVICE = "vigil.v1.Vigil"
 DEFAULT_CHUNK_BYTES = 64 << 10
 DEFAULT_MAX_IN_FLIGHT = 64  # chunks sent but not yet acknowledged
+PACINGS = {"": vigil_pb2.PACING_UNSPECIFIED, "live": vigil_pb2.PACING_LIVE, "upload": vigil_pb2.PACING_UPLOAD}
 DEFAULT_CALL_TIMEOUT = 120.0  # seconds, for calls when the client has no timeout of its own
 ARCHIVE_CALL_TIMEOUT = 600.0  # AddBankItem and ImportHashes also search the archive
 
@@ -55,17 +63,28 @@ ARCHIVE_CALL_TIMEOUT = 600.0  # AddBankItem and ImportHashes also search the arc
 class SegmentInfo:
     segment_id: str
     stream_id: str
-    modality: str  # frame, speech, sound
+    modality: str  # frame, speech, sound, on_screen_text
     start: float
     end: float
     text: str
     language: str
     translation: str = ""
+    text_boxes: tuple[tuple[float, float, float, float], ...] = ()  # on-screen text: (x, y, w, h) per line
+    shot_start: bool = False  # frames: the frame begins a shot
+    scene_score: float = 0.0  # frames: difference from the shot's first frame, 0-1
+    explicit_score: float | None = None  # frames: how likely sexually explicit, 0-1; None: not scored
+    person_count: int | None = None  # frames: people seen; None: not looked for
+    face_count: int | None = None  # frames: faces seen
 
     @classmethod
     def from_proto(cls, s: vigil_pb2.Segment) -> SegmentInfo:
         modality = MODALITY_NAMES.get(s.modality, "unspecified")
-        return cls(s.segment_id, s.stream_id, modality, s.start, s.end, s.text, s.language, s.translation)
+        boxes = tuple((round(b.x, 4), round(b.y, 4), round(b.width, 4), round(b.height, 4)) for b in s.text_boxes)
+        return cls(s.segment_id, s.stream_id, modality, s.start, s.end, s.text, s.language, s.translation,
+                   boxes, s.shot_start, round(s.scene_score, 4),
+                   round(s.explicit_score, 4) if s.HasField("explicit_score") else None,
+                   s.person_count if s.HasField("person_count") else None,
+                   s.face_count if s.HasField("face_count") else None)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -73,6 +92,9 @@ class SearchMatch:
     segment: SegmentInfo
     score: float  # calibrated: comparable across modalities
     cosine: float = 0.0  # raw similarity
+    matched_sentence: str = ""  # passage searches: the sentence nearest to the segment
+    keyword_hits: tuple[str, ...] = ()  # keyword searches: the keywords the segment holds
+    fused_score: float = 0.0  # keyword searches: what they rank by (reciprocal-rank fusion, or BM25)
 
     def as_json(self) -> dict[str, object]:
         s = self.segment
@@ -87,6 +109,11 @@ class SearchMatch:
             "cosine": round(self.cosine, 6),
             "language": s.language,
             "translation": s.translation,
+            **({"text_boxes": [list(b) for b in s.text_boxes]} if s.text_boxes else {}),
+            **({"shot_start": s.shot_start, "scene_score": s.scene_score} if s.modality == "frame" else {}),
+            **({"matched_sentence": self.matched_sentence} if self.matched_sentence else {}),
+            **({"keyword_hits": list(self.keyword_hits)} if self.keyword_hits else {}),
+            **({"fused_score": round(self.fused_score, 6)} if self.fused_score else {}),
         }
 
 
@@ -156,11 +183,16 @@ class VigilClient:
         channels: int = 0,
         time_offset: float = 0.0,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        pacing: str = "",
     ) -> Iterator[vigil_pb2.IngestEvent]:
         """Stream `data` (an iterable of byte chunks) and yield the server's events as they come.
 
-        At most `max_in_flight` chunks are sent ahead of the server's acknowledgements.
+        At most `max_in_flight` chunks are sent ahead of the server's acknowledgements. `pacing`: "upload" for a
+        recording sent as fast as the server takes it (nothing is ever dropped), "live" for media sent as it happens
+        (frames may be dropped when the server falls behind), "" to let the server tell from the timing.
         """
+        if pacing not in PACINGS:
+            raise ValueError(f"pacing must be one of {sorted(PACINGS)}, got {pacing!r}")
         config = vigil_pb2.StreamConfig(
             stream_id=stream_id,
             format=format,
@@ -169,6 +201,7 @@ class VigilClient:
             sample_rate=sample_rate,
             channels=channels,
             time_offset=time_offset,
+            pacing=PACINGS[pacing],
         )
         window = threading.Semaphore(max_in_flight)
         finished = threading.Event()
@@ -201,30 +234,42 @@ class VigilClient:
         audio: MediaBytes | None = None,
         video: MediaBytes | None = None,
         segment_id: str | None = None,
+        passage: str | None = None,
         top_k: int = 10,
         modalities: Sequence[str] = (),
         stream_ids: Sequence[str] = (),
         start: float | None = None,
         end: float | None = None,
+        keywords: Sequence[str] = (),
+        keyword_mode: str = "",
+        min_explicit_score: float = 0.0,
     ) -> list[SearchMatch]:
-        """Search by exactly one of: text, image bytes, an audio or video clip, or a segment id."""
+        """Search by exactly one of: text, image bytes, an audio or video clip, a segment id or a passage (a
+        long text, searched sentence by sentence), and/or by `keywords` (exact words or phrases; alone, or fused
+        with the query). `keyword_mode`: "" (hybrid with keywords), "hybrid" or "only" (see KeywordMode)."""
         given = [name for name, value in [("text", text), ("image", image), ("audio", audio), ("video", video),
-                                          ("segment_id", segment_id)] if value is not None]  # fmt: skip
-        if len(given) != 1:
-            raise ValueError(f"search takes exactly one query, got {given or 'none'}")
+                                          ("segment_id", segment_id), ("passage", passage)]
+                 if value is not None]  # fmt: skip
+        if len(given) > 1 or not (given or keywords):
+            raise ValueError(f"search takes one query and/or keywords, got {given or 'neither'}")
+        if keyword_mode not in KEYWORD_MODES:
+            raise ValueError(f"keyword_mode must be one of {', '.join(KEYWORD_MODES)}, got {keyword_mode!r}")
         request = vigil_pb2.SearchRequest(
-            top_k=top_k, modalities=[MODALITIES[m] for m in modalities], stream_ids=list(stream_ids)
-        )
+            top_k=top_k, modalities=[MODALITIES[m] for m in modalities], stream_ids=list(stream_ids),
+            keywords=list(keywords), keyword_mode=KEYWORD_MODES[keyword_mode], min_explicit_score=min_explicit_score,
+        )  # fmt: skip
         if text is not None:
             request.text = text
+        elif passage is not None:
+            request.passage = passage
         elif image is not None:
             request.image = image
         elif audio is not None:
             request.audio.CopyFrom(vigil_pb2.MediaClip(data=audio.data, format=audio.format))
         elif video is not None:
             request.video.CopyFrom(vigil_pb2.MediaClip(data=video.data, format=video.format))
-        else:
-            request.segment_id = str(segment_id)
+        elif segment_id is not None:
+            request.segment_id = segment_id
         if start is not None or end is not None:
             request.time_range.start = start or 0.0
             request.time_range.end = end or 0.0
@@ -232,7 +277,11 @@ class VigilClient:
             response = self._stub.Search(request, timeout=self.timeout or 120.0)
         except grpc.RpcError as exc:
             raise VigilError(exc.code(), exc.details() or "") from None
-        return [SearchMatch(SegmentInfo.from_proto(m.segment), m.score, m.cosine) for m in response.matches]
+        return [
+            SearchMatch(SegmentInfo.from_proto(m.segment), m.score, m.cosine, m.matched_sentence,
+                        tuple(m.keyword_hits), m.fused_score)
+            for m in response.matches
+        ]  # fmt: skip
 
     # -- Segments and captions ---------------------------------------------------------------------------------
 
@@ -307,17 +356,27 @@ class VigilClient:
         stream_ids: Iterable[str] = (),
         threshold: float = 0.0,
         label: str = "",
+        keywords: Iterable[str] = (),
+        regex: str = "",
+        keyword_rule: str = "",
+        min_explicit_score: float = 0.0,
     ) -> StandingQueryInfo:
         """Register a standing query; every segment indexed from now on is checked against it.
 
         An example or negative is text (str), an encoded image (bytes), a clip (MediaBytes), or a file path
         (pathlib.Path or os.PathLike: image, audio or video by its extension). The query is the mean of the text
         and the examples; a segment closer to any negative than to the query does not fire. `modalities`
-        (frame, speech, sound) and `stream_ids` narrow what is checked; empty means all. `threshold` is the
-        minimum calibrated score (0: the server's default); `label` defaults to the text on the server.
+        (frame, speech, sound, on_screen_text) and `stream_ids` narrow what is checked; empty means all.
+        `threshold` is the minimum calibrated score (0: the server's default); `label` defaults to the text on
+        the server.
+        `keywords` (exact words or phrases) and `regex` fire the query on what is said or shown, case- and
+        accent-insensitively on word boundaries: alone (`keyword_rule` "only", the default without text or
+        examples) or together with the embedding threshold ("and_embedding", the default with them).
         """
         request = standing_query_request(text, examples=examples, negatives=negatives, modalities=modalities,
-                                         stream_ids=stream_ids, threshold=threshold, label=label)  # fmt: skip
+                                         stream_ids=stream_ids, threshold=threshold, label=label, keywords=keywords,
+                                         regex=regex, keyword_rule=keyword_rule)  # fmt: skip
+        request.min_explicit_score = min_explicit_score  # frames scoring at least this; alone, the score is the query
         return StandingQueryInfo.from_proto(self._unary(self._stub.AddStandingQuery, request))
 
     def list_queries(self) -> list[StandingQueryInfo]:

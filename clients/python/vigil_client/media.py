@@ -15,6 +15,7 @@ MODALITIES = {
     "frame": vigil_pb2.MODALITY_FRAME,
     "speech": vigil_pb2.MODALITY_SPEECH,
     "sound": vigil_pb2.MODALITY_SOUND,
+    "on_screen_text": vigil_pb2.MODALITY_ON_SCREEN_TEXT,  # text read from frames (OCR)
 }
 MODALITY_NAMES = {v: k for k, v in MODALITIES.items()}
 

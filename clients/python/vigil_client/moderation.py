@@ -21,6 +21,12 @@ from vigil_client.media import (
 )
 
 DEFAULT_BANK_CHUNK_BYTES = 1 << 20
+# A standing query's keyword rule by name; "" lets the server choose (see vigil.proto KeywordRule).
+KEYWORD_RULES = {
+    "": vigil_pb2.KEYWORD_RULE_UNSPECIFIED,
+    "only": vigil_pb2.KEYWORD_RULE_ONLY,
+    "and_embedding": vigil_pb2.KEYWORD_RULE_AND_EMBEDDING,
+}
 
 # An example (or negative) of a standing query: text; encoded image bytes; a clip; or a file, whose
 # extension says whether it is an image, an audio clip or a video clip.
@@ -52,22 +58,26 @@ class StandingQueryInfo:
     query_id: str
     text: str
     label: str
-    modalities: tuple[str, ...]  # frame, speech, sound; empty: all
+    modalities: tuple[str, ...]  # frame, speech, sound, on_screen_text; empty: all
     stream_ids: tuple[str, ...]  # empty: all
     threshold: float  # minimum calibrated score to fire
     example_count: int
     negative_count: int
     created_at: float  # unix seconds
+    keywords: tuple[str, ...] = ()  # exact words or phrases
+    regex: str = ""
+    keyword_rule: str = ""  # "only" or "and_embedding"; matters only with keywords or a regex
 
     @classmethod
     def from_proto(cls, q: vigil_pb2.StandingQuery) -> StandingQueryInfo:
         modalities = tuple(MODALITY_NAMES.get(m, "unspecified") for m in q.modalities)
+        rule = next((name for name, value in KEYWORD_RULES.items() if value == q.keyword_rule and name), "")
         return cls(q.query_id, q.text, q.label, modalities, tuple(q.stream_ids), q.threshold, q.example_count,
-                   q.negative_count, q.created_at)  # fmt: skip
+                   q.negative_count, q.created_at, tuple(q.keywords), q.regex, rule)  # fmt: skip
 
     def as_json(self) -> dict[str, object]:
         return {**self.__dict__, "modalities": list(self.modalities), "stream_ids": list(self.stream_ids),
-                "threshold": round(self.threshold, 6)}  # fmt: skip
+                "threshold": round(self.threshold, 6), "keywords": list(self.keywords)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -114,7 +124,7 @@ class AlertInfo:
     stream_id: str
     start: float  # the matching stretch, stream seconds
     end: float
-    modality: str  # frame, speech, sound
+    modality: str  # frame, speech, sound, on_screen_text
     segment_id: str  # empty for audio fingerprint matches
     match_id: str  # the standing query id or the bank item id
     label: str
@@ -212,7 +222,12 @@ def standing_query_request(
     stream_ids: Iterable[str] = (),
     threshold: float = 0.0,
     label: str = "",
+    keywords: Iterable[str] = (),
+    regex: str = "",
+    keyword_rule: str = "",
 ) -> vigil_pb2.AddStandingQueryRequest:
+    if keyword_rule not in KEYWORD_RULES:
+        raise ValueError(f"keyword_rule must be one of {', '.join(KEYWORD_RULES)}, got {keyword_rule!r}")
     return vigil_pb2.AddStandingQueryRequest(
         text=text,
         examples=[example_proto(e) for e in examples],
@@ -221,6 +236,9 @@ def standing_query_request(
         stream_ids=list(stream_ids),
         threshold=threshold,
         label=label,
+        keywords=list(keywords),
+        regex=regex,
+        keyword_rule=KEYWORD_RULES[keyword_rule],
     )
 
 

@@ -3,7 +3,9 @@
 Standing query: a unit vector (the mean of its text and examples) and optional negative vectors.
 A segment fires it when the query applies to the segment's modality and stream, the calibrated
 score of their cosine (calibrate.py) is at least the query's threshold, and the segment is closer
-to the query than to every negative.
+to the query than to every negative. A query with keywords or a regex (keywords.py) needs them in
+the text of a speech or on-screen text segment as well, or only them (KeywordRule.ONLY: the
+embedding is not checked).
 
 Reference item: each signal's description of it (signals/). Live media matches an item when any
 signal matches it by that signal's own threshold; the other signals then compare the item too,
@@ -24,11 +26,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from vigil_server.calibrate import Calibration
+from vigil_server.errors import InvalidRequest
+from vigil_server.keywords import KEYWORD_MODALITIES, KeywordMatcher, segment_text
 from vigil_server.moderation.signals import Comparison, Signal, SignalIndex
 from vigil_server.types import (
     Alert,
@@ -36,23 +41,34 @@ from vigil_server.types import (
     BankItem,
     BankSettings,
     Evidence,
+    KeywordRule,
     MatchMethod,
     Modality,
     Segment,
     StandingQuery,
+    StandingQuerySpec,
 )
 
 BankKey = tuple[str, str]  # tenant, bank
 
 # The signal name standing queries report their embedding match under.
 QUERY_SIGNAL = "query"
+# ... and their keywords or regex under (the value: how many times they occur in the text).
+KEYWORD_SIGNAL = "keyword"
+# ... and a frame's explicit score under, for queries with min_explicit_score (the value: the score).
+EXPLICIT_SIGNAL = "explicit"
 
 
 @dataclass(frozen=True)
 class StoredQuery:
     query: StandingQuery
-    vector: np.ndarray  # float32 [dim]
+    vector: np.ndarray  # float32 [dim]; zeros for a query of keywords only
     negatives: np.ndarray  # float32 [n, dim]
+
+    @cached_property
+    def matcher(self) -> KeywordMatcher:
+        """The query's keywords and regex, compiled (empty: none)."""
+        return KeywordMatcher.build(self.query.keywords, self.query.regex)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +86,36 @@ class _State:
     # (signal as the items' banks adjusted it, its index of those items), in signal order
     indexes: tuple[tuple[Signal[Any, Any], SignalIndex[Any, Any]], ...] = ()
     variants: Mapping[tuple[BankKey, str], Signal[Any, Any]] = field(default_factory=dict)  # adjusted signals
+
+
+def keyword_rule(spec: StandingQuerySpec, embedded: bool) -> KeywordRule:
+    """The rule a new query follows; InvalidRequest when the spec has nothing to match by it.
+
+    `embedded`: whether the query has text or examples (a vector).
+    """
+    words = bool(spec.keywords or spec.regex)
+    if not words and not embedded:
+        raise InvalidRequest("a standing query needs text, at least one example, keywords or a regex")
+    rule = spec.keyword_rule or (KeywordRule.AND_EMBEDDING if embedded else KeywordRule.ONLY)
+    if rule is KeywordRule.AND_EMBEDDING and not embedded:
+        raise InvalidRequest("keyword_rule AND_EMBEDDING needs text or an example to embed", field="keyword_rule")
+    if rule is KeywordRule.ONLY and not words:
+        raise InvalidRequest("keyword_rule ONLY needs keywords or a regex", field="keyword_rule")
+    KeywordMatcher.build(spec.keywords, spec.regex)  # raises on a bad keyword or regex
+    return rule
+
+
+def query_label(spec: StandingQuerySpec) -> str:
+    """A label for a query given without text or a label."""
+    if spec.examples:
+        return f"query with {len(spec.examples)} example(s)"
+    return ", ".join(spec.keywords) or f"/{spec.regex}/"
+
+
+def explicit_label(spec: StandingQuerySpec) -> str:
+    """A label for a query of the explicit score alone; empty for any other."""
+    alone = spec.min_explicit_score and not (spec.text or spec.examples or spec.keywords or spec.regex)
+    return f"explicit score at least {spec.min_explicit_score:g}" if alone else ""
 
 
 def new_alert(kind: AlertKind, segment: Segment, match_id: str, label: str, **fields: Any) -> Alert:
@@ -240,12 +286,32 @@ class Rules:
                 continue
             if q.stream_ids and segment.stream_id not in q.stream_ids:
                 continue
+            explicit: tuple[Evidence, ...] = ()
+            if q.min_explicit_score > 0:  # frames scoring at least that; with no vector, the score is the query
+                if segment.explicit_score is None or segment.explicit_score < q.min_explicit_score:
+                    continue
+                explicit = (Evidence(EXPLICIT_SIGNAL, None, segment.explicit_score, True),)
+                if not stored.vector.any():
+                    alerts.append(new_alert(AlertKind.QUERY, segment, q.query_id, q.label, evidence=explicit,
+                                            score=segment.explicit_score))  # fmt: skip
+                    continue
+            words: tuple[Evidence, ...] = ()
+            if stored.matcher:
+                if segment.modality not in KEYWORD_MODALITIES:
+                    continue
+                _, count = stored.matcher.hits(segment_text(segment.text, segment.translation))
+                if not count:
+                    continue
+                words = (Evidence(KEYWORD_SIGNAL, None, float(count), True),)
+                if q.keyword_rule is KeywordRule.ONLY:
+                    alerts.append(new_alert(AlertKind.QUERY, segment, q.query_id, q.label, evidence=words))
+                    continue
             score = calibration.score(cosine)
             if score < q.threshold:
                 continue
             if len(stored.negatives) and float(np.max(stored.negatives @ vector)) >= cosine:
                 continue
-            evidence = (Evidence(QUERY_SIGNAL, MatchMethod.EMBEDDING, score, True),)
+            evidence = (Evidence(QUERY_SIGNAL, MatchMethod.EMBEDDING, score, True), *words, *explicit)
             alerts.append(new_alert(AlertKind.QUERY, segment, q.query_id, q.label, evidence=evidence, score=score,
                                     cosine=cosine))  # fmt: skip
         return alerts

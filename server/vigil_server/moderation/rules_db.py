@@ -3,7 +3,8 @@
 One SQLite file in the data directory per embedding space (vectors from one space mean nothing
 in another), beside the calibration file. It holds:
 
-- standing queries with their query vector and negative vectors;
+- standing queries with their query vector and negative vectors, keywords, regex and keyword rule
+  (columns added to databases written before keywords existed when they are opened: `KEYWORD_COLUMNS`);
 - reference items, and each signal's description of each item as that signal encodes it;
 - the archive: what each signal saw of the streams (a frame's PDQ hash, an audio window's
   fingerprint), kept for the archive window, so an item added later can be matched against what
@@ -31,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from vigil_server.moderation.rules import StoredQuery
-from vigil_server.types import BankItem, Modality, ReferenceKind, Segment, StandingQuery
+from vigil_server.types import BankItem, KeywordRule, Modality, ReferenceKind, Segment, StandingQuery
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS queries (
@@ -57,6 +58,19 @@ CREATE TABLE IF NOT EXISTS archive (
 CREATE INDEX IF NOT EXISTS archive_time ON archive(signal, tenant, stored_at);
 """
 
+# Standing queries' keyword columns, added by ALTER TABLE so that a database written before them
+# opens as it is: its queries get no keywords (and the rule, which then does not matter).
+KEYWORD_COLUMNS = (
+    ("keywords", "TEXT NOT NULL DEFAULT '[]'"),  # a JSON list of strings
+    ("regex", "TEXT NOT NULL DEFAULT ''"),
+    ("keyword_rule", "TEXT NOT NULL DEFAULT 'and_embedding'"),  # a KeywordRule value
+    ("min_explicit_score", "REAL NOT NULL DEFAULT 0"),  # frames scoring at least this; 0: no such condition
+)
+QUERY_COLUMNS = (
+    "query_id, tenant, text, label, modalities, stream_ids, threshold, example_count, negative_count, "
+    "created_at, vector, negatives, keywords, regex, keyword_rule, min_explicit_score"
+)
+
 
 @dataclass(frozen=True)
 class ItemRecord:
@@ -79,6 +93,15 @@ class RulesDb:
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
+        self._add_columns("queries", KEYWORD_COLUMNS)
+
+    def _add_columns(self, table: str, columns: tuple[tuple[str, str], ...]) -> None:
+        """Add the columns a table lacks (a database from an older version), in one transaction."""
+        with self.transaction() as db:
+            present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            for name, declaration in columns:
+                if name not in present:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -106,12 +129,13 @@ class RulesDb:
         q = stored.query
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO queries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO queries ({QUERY_COLUMNS}) VALUES ({', '.join('?' * 16)})",
                 (
                     q.query_id, q.tenant, q.text, q.label, json.dumps([m.value for m in q.modalities]),
                     json.dumps(list(q.stream_ids)), q.threshold, q.example_count, q.negative_count,
                     q.created_at, stored.vector.astype(np.float32).tobytes(),
-                    stored.negatives.astype(np.float32).tobytes(),
+                    stored.negatives.astype(np.float32).tobytes(), json.dumps(list(q.keywords)), q.regex,
+                    q.keyword_rule.value, q.min_explicit_score,
                 ),
             )  # fmt: skip
 
@@ -122,11 +146,11 @@ class RulesDb:
 
     def queries(self) -> list[StoredQuery]:
         with self._lock:
-            rows = self._db.execute("SELECT * FROM queries ORDER BY created_at, query_id").fetchall()
+            rows = self._db.execute(f"SELECT {QUERY_COLUMNS} FROM queries ORDER BY created_at, query_id").fetchall()
         result = []
         for row in rows:
             (query_id, tenant, text, label, modalities, stream_ids, threshold, examples, negatives_n, created,
-             vector, negatives) = row  # fmt: skip
+             vector, negatives, keywords, regex, keyword_rule, min_explicit_score) = row  # fmt: skip
             query = StandingQuery(
                 query_id=query_id,
                 text=text,
@@ -138,6 +162,10 @@ class RulesDb:
                 negative_count=negatives_n,
                 created_at=created,
                 tenant=tenant,
+                keywords=tuple(json.loads(keywords)),
+                regex=regex,
+                keyword_rule=KeywordRule(keyword_rule),
+                min_explicit_score=min_explicit_score,
             )
             result.append(StoredQuery(query, _matrix(vector, self.dim)[0], _matrix(negatives, self.dim)))
         return result

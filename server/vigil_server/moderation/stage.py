@@ -33,7 +33,15 @@ from vigil_server.moderation.gate import AlertGate
 from vigil_server.moderation.hash_lists import export_file, export_pdq, export_typed, read_hash_list
 from vigil_server.moderation.items import ItemMediaLoader
 from vigil_server.moderation.review import AlertLog
-from vigil_server.moderation.rules import Rules, StoredItem, StoredQuery, reference_alert
+from vigil_server.moderation.rules import (
+    Rules,
+    StoredItem,
+    StoredQuery,
+    explicit_label,
+    keyword_rule,
+    query_label,
+    reference_alert,
+)
 from vigil_server.moderation.rules_db import ItemRecord, RulesDb
 from vigil_server.moderation.signals import Comparison, LiveAudio, LiveFile, LiveFrame, LiveInput, PdqSignal, Signal
 from vigil_server.moderation.streams import StreamMemory
@@ -47,6 +55,7 @@ from vigil_server.types import (
     BankItemSpec,
     BankSettings,
     BankSettingsChange,
+    KeywordRule,
     Modality,
     QueryItem,
     ReferenceKind,
@@ -113,13 +122,17 @@ class Moderation:
     async def add_query(self, spec: StandingQuerySpec) -> StandingQuery:
         parts = [await self.embed(TextItem(spec.text), spec.tenant)] if spec.text else []
         parts += [await self.embed(item, spec.tenant) for item in spec.examples]
-        if not parts:
-            raise InvalidRequest("a standing query needs text or at least one example")
+        if spec.min_explicit_score and (spec.keywords or spec.regex):
+            raise InvalidRequest("min_explicit_score is about frames and keywords about text: a standing query "
+                                 "takes one or the other", field="min_explicit_score")  # fmt: skip
+        words = bool(spec.keywords or spec.regex)
+        # A query of the explicit score alone has no vector and no words; its rule does not matter.
+        rule = keyword_rule(spec, bool(parts)) if parts or words or not spec.min_explicit_score else KeywordRule.ONLY
         negatives = [await self.embed(item, spec.tenant) for item in spec.negatives]
         query = StandingQuery(
             query_id=uuid.uuid4().hex,
             text=spec.text,
-            label=spec.label or spec.text or f"query with {len(spec.examples)} example(s)",
+            label=spec.label or spec.text or explicit_label(spec) or query_label(spec),
             modalities=spec.modalities,
             stream_ids=spec.stream_ids,
             threshold=spec.threshold or self.settings.query_threshold,
@@ -127,9 +140,14 @@ class Moderation:
             negative_count=len(spec.negatives),
             created_at=time.time(),
             tenant=spec.tenant,
+            keywords=spec.keywords,
+            regex=spec.regex,
+            keyword_rule=rule,
+            min_explicit_score=spec.min_explicit_score,
         )
         negative_matrix = np.stack(negatives) if negatives else np.zeros((0, self.db.dim), np.float32)
-        stored = StoredQuery(query, normalise(parts), negative_matrix)
+        vector = normalise(parts) if parts else np.zeros(self.db.dim, np.float32)
+        stored = StoredQuery(query, vector, negative_matrix)
         await asyncio.to_thread(self.db.add_query, stored)
         self.rules.add_query(stored)
         log.info("standing query %s added: %r threshold %.2f", query.query_id, query.label, query.threshold)

@@ -13,6 +13,25 @@ class Modality(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MODALITY_FRAME: _ClassVar[Modality]
     MODALITY_SPEECH: _ClassVar[Modality]
     MODALITY_SOUND: _ClassVar[Modality]
+    MODALITY_ON_SCREEN_TEXT: _ClassVar[Modality]
+
+class Pacing(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PACING_UNSPECIFIED: _ClassVar[Pacing]
+    PACING_LIVE: _ClassVar[Pacing]
+    PACING_UPLOAD: _ClassVar[Pacing]
+
+class KeywordMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    KEYWORD_MODE_UNSPECIFIED: _ClassVar[KeywordMode]
+    KEYWORD_MODE_HYBRID: _ClassVar[KeywordMode]
+    KEYWORD_MODE_ONLY: _ClassVar[KeywordMode]
+
+class KeywordRule(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    KEYWORD_RULE_UNSPECIFIED: _ClassVar[KeywordRule]
+    KEYWORD_RULE_ONLY: _ClassVar[KeywordRule]
+    KEYWORD_RULE_AND_EMBEDDING: _ClassVar[KeywordRule]
 
 class ReferenceKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -62,6 +81,16 @@ MODALITY_UNSPECIFIED: Modality
 MODALITY_FRAME: Modality
 MODALITY_SPEECH: Modality
 MODALITY_SOUND: Modality
+MODALITY_ON_SCREEN_TEXT: Modality
+PACING_UNSPECIFIED: Pacing
+PACING_LIVE: Pacing
+PACING_UPLOAD: Pacing
+KEYWORD_MODE_UNSPECIFIED: KeywordMode
+KEYWORD_MODE_HYBRID: KeywordMode
+KEYWORD_MODE_ONLY: KeywordMode
+KEYWORD_RULE_UNSPECIFIED: KeywordRule
+KEYWORD_RULE_ONLY: KeywordRule
+KEYWORD_RULE_AND_EMBEDDING: KeywordRule
 REFERENCE_KIND_UNSPECIFIED: ReferenceKind
 REFERENCE_KIND_IMAGE: ReferenceKind
 REFERENCE_KIND_AUDIO: ReferenceKind
@@ -91,7 +120,7 @@ REVIEW_VERDICT_CONFIRMED: ReviewVerdict
 REVIEW_VERDICT_DISMISSED: ReviewVerdict
 
 class StreamConfig(_message.Message):
-    __slots__ = ("stream_id", "format", "sample_rate", "channels", "frame_rate", "language", "time_offset")
+    __slots__ = ("stream_id", "format", "sample_rate", "channels", "frame_rate", "language", "time_offset", "pacing")
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +128,7 @@ class StreamConfig(_message.Message):
     FRAME_RATE_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     TIME_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    PACING_FIELD_NUMBER: _ClassVar[int]
     stream_id: str
     format: str
     sample_rate: int
@@ -106,7 +136,8 @@ class StreamConfig(_message.Message):
     frame_rate: float
     language: str
     time_offset: float
-    def __init__(self, stream_id: _Optional[str] = ..., format: _Optional[str] = ..., sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., frame_rate: _Optional[float] = ..., language: _Optional[str] = ..., time_offset: _Optional[float] = ...) -> None: ...
+    pacing: Pacing
+    def __init__(self, stream_id: _Optional[str] = ..., format: _Optional[str] = ..., sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., frame_rate: _Optional[float] = ..., language: _Optional[str] = ..., time_offset: _Optional[float] = ..., pacing: _Optional[_Union[Pacing, str]] = ...) -> None: ...
 
 class MediaChunk(_message.Message):
     __slots__ = ("sequence", "data")
@@ -125,16 +156,34 @@ class IngestRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[StreamConfig, _Mapping]] = ..., chunk: _Optional[_Union[MediaChunk, _Mapping]] = ...) -> None: ...
 
 class IngestEvent(_message.Message):
-    __slots__ = ("ack", "segment", "summary", "alert")
+    __slots__ = ("ack", "segment", "summary", "alert", "progress")
     ACK_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     ALERT_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
     ack: ChunkAck
     segment: SegmentIndexed
     summary: IngestSummary
     alert: Alert
-    def __init__(self, ack: _Optional[_Union[ChunkAck, _Mapping]] = ..., segment: _Optional[_Union[SegmentIndexed, _Mapping]] = ..., summary: _Optional[_Union[IngestSummary, _Mapping]] = ..., alert: _Optional[_Union[Alert, _Mapping]] = ...) -> None: ...
+    progress: StreamProgress
+    def __init__(self, ack: _Optional[_Union[ChunkAck, _Mapping]] = ..., segment: _Optional[_Union[SegmentIndexed, _Mapping]] = ..., summary: _Optional[_Union[IngestSummary, _Mapping]] = ..., alert: _Optional[_Union[Alert, _Mapping]] = ..., progress: _Optional[_Union[StreamProgress, _Mapping]] = ...) -> None: ...
+
+class StreamProgress(_message.Message):
+    __slots__ = ("media_seconds", "frame_lag", "speech_lag", "frames_dropped", "frames_indexed", "live")
+    MEDIA_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FRAME_LAG_FIELD_NUMBER: _ClassVar[int]
+    SPEECH_LAG_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_INDEXED_FIELD_NUMBER: _ClassVar[int]
+    LIVE_FIELD_NUMBER: _ClassVar[int]
+    media_seconds: float
+    frame_lag: float
+    speech_lag: float
+    frames_dropped: int
+    frames_indexed: int
+    live: bool
+    def __init__(self, media_seconds: _Optional[float] = ..., frame_lag: _Optional[float] = ..., speech_lag: _Optional[float] = ..., frames_dropped: _Optional[int] = ..., frames_indexed: _Optional[int] = ..., live: _Optional[bool] = ...) -> None: ...
 
 class ChunkAck(_message.Message):
     __slots__ = ("sequence", "bytes_received")
@@ -145,7 +194,7 @@ class ChunkAck(_message.Message):
     def __init__(self, sequence: _Optional[int] = ..., bytes_received: _Optional[int] = ...) -> None: ...
 
 class Segment(_message.Message):
-    __slots__ = ("segment_id", "stream_id", "modality", "start", "end", "text", "language", "translation")
+    __slots__ = ("segment_id", "stream_id", "modality", "start", "end", "text", "language", "translation", "text_boxes", "shot_start", "scene_score", "explicit_score", "person_count", "face_count", "people_boxes")
     SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     MODALITY_FIELD_NUMBER: _ClassVar[int]
@@ -154,6 +203,13 @@ class Segment(_message.Message):
     TEXT_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     TRANSLATION_FIELD_NUMBER: _ClassVar[int]
+    TEXT_BOXES_FIELD_NUMBER: _ClassVar[int]
+    SHOT_START_FIELD_NUMBER: _ClassVar[int]
+    SCENE_SCORE_FIELD_NUMBER: _ClassVar[int]
+    EXPLICIT_SCORE_FIELD_NUMBER: _ClassVar[int]
+    PERSON_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FACE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    PEOPLE_BOXES_FIELD_NUMBER: _ClassVar[int]
     segment_id: str
     stream_id: str
     modality: Modality
@@ -162,7 +218,26 @@ class Segment(_message.Message):
     text: str
     language: str
     translation: str
-    def __init__(self, segment_id: _Optional[str] = ..., stream_id: _Optional[str] = ..., modality: _Optional[_Union[Modality, str]] = ..., start: _Optional[float] = ..., end: _Optional[float] = ..., text: _Optional[str] = ..., language: _Optional[str] = ..., translation: _Optional[str] = ...) -> None: ...
+    text_boxes: _containers.RepeatedCompositeFieldContainer[Box]
+    shot_start: bool
+    scene_score: float
+    explicit_score: float
+    person_count: int
+    face_count: int
+    people_boxes: _containers.RepeatedCompositeFieldContainer[Box]
+    def __init__(self, segment_id: _Optional[str] = ..., stream_id: _Optional[str] = ..., modality: _Optional[_Union[Modality, str]] = ..., start: _Optional[float] = ..., end: _Optional[float] = ..., text: _Optional[str] = ..., language: _Optional[str] = ..., translation: _Optional[str] = ..., text_boxes: _Optional[_Iterable[_Union[Box, _Mapping]]] = ..., shot_start: _Optional[bool] = ..., scene_score: _Optional[float] = ..., explicit_score: _Optional[float] = ..., person_count: _Optional[int] = ..., face_count: _Optional[int] = ..., people_boxes: _Optional[_Iterable[_Union[Box, _Mapping]]] = ...) -> None: ...
+
+class Box(_message.Message):
+    __slots__ = ("x", "y", "width", "height")
+    X_FIELD_NUMBER: _ClassVar[int]
+    Y_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    x: float
+    y: float
+    width: float
+    height: float
+    def __init__(self, x: _Optional[float] = ..., y: _Optional[float] = ..., width: _Optional[float] = ..., height: _Optional[float] = ...) -> None: ...
 
 class SegmentIndexed(_message.Message):
     __slots__ = ("segment",)
@@ -171,7 +246,7 @@ class SegmentIndexed(_message.Message):
     def __init__(self, segment: _Optional[_Union[Segment, _Mapping]] = ...) -> None: ...
 
 class IngestSummary(_message.Message):
-    __slots__ = ("stream_id", "chunks_received", "bytes_received", "media_seconds", "frames_indexed", "speech_segments_indexed", "wall_seconds", "spooled", "sound_segments_indexed", "alerts")
+    __slots__ = ("stream_id", "chunks_received", "bytes_received", "media_seconds", "frames_indexed", "speech_segments_indexed", "wall_seconds", "spooled", "sound_segments_indexed", "alerts", "frames_dropped", "max_frame_lag", "max_speech_lag")
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     CHUNKS_RECEIVED_FIELD_NUMBER: _ClassVar[int]
     BYTES_RECEIVED_FIELD_NUMBER: _ClassVar[int]
@@ -182,6 +257,9 @@ class IngestSummary(_message.Message):
     SPOOLED_FIELD_NUMBER: _ClassVar[int]
     SOUND_SEGMENTS_INDEXED_FIELD_NUMBER: _ClassVar[int]
     ALERTS_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    MAX_FRAME_LAG_FIELD_NUMBER: _ClassVar[int]
+    MAX_SPEECH_LAG_FIELD_NUMBER: _ClassVar[int]
     stream_id: str
     chunks_received: int
     bytes_received: int
@@ -192,29 +270,40 @@ class IngestSummary(_message.Message):
     spooled: bool
     sound_segments_indexed: int
     alerts: int
-    def __init__(self, stream_id: _Optional[str] = ..., chunks_received: _Optional[int] = ..., bytes_received: _Optional[int] = ..., media_seconds: _Optional[float] = ..., frames_indexed: _Optional[int] = ..., speech_segments_indexed: _Optional[int] = ..., wall_seconds: _Optional[float] = ..., spooled: _Optional[bool] = ..., sound_segments_indexed: _Optional[int] = ..., alerts: _Optional[int] = ...) -> None: ...
+    frames_dropped: int
+    max_frame_lag: float
+    max_speech_lag: float
+    def __init__(self, stream_id: _Optional[str] = ..., chunks_received: _Optional[int] = ..., bytes_received: _Optional[int] = ..., media_seconds: _Optional[float] = ..., frames_indexed: _Optional[int] = ..., speech_segments_indexed: _Optional[int] = ..., wall_seconds: _Optional[float] = ..., spooled: _Optional[bool] = ..., sound_segments_indexed: _Optional[int] = ..., alerts: _Optional[int] = ..., frames_dropped: _Optional[int] = ..., max_frame_lag: _Optional[float] = ..., max_speech_lag: _Optional[float] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("text", "image", "audio", "video", "segment_id", "top_k", "modalities", "stream_ids", "time_range")
+    __slots__ = ("text", "image", "audio", "video", "segment_id", "passage", "top_k", "modalities", "stream_ids", "time_range", "keywords", "keyword_mode", "min_explicit_score")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     VIDEO_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PASSAGE_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     MODALITIES_FIELD_NUMBER: _ClassVar[int]
     STREAM_IDS_FIELD_NUMBER: _ClassVar[int]
     TIME_RANGE_FIELD_NUMBER: _ClassVar[int]
+    KEYWORDS_FIELD_NUMBER: _ClassVar[int]
+    KEYWORD_MODE_FIELD_NUMBER: _ClassVar[int]
+    MIN_EXPLICIT_SCORE_FIELD_NUMBER: _ClassVar[int]
     text: str
     image: bytes
     audio: MediaClip
     video: MediaClip
     segment_id: str
+    passage: str
     top_k: int
     modalities: _containers.RepeatedScalarFieldContainer[Modality]
     stream_ids: _containers.RepeatedScalarFieldContainer[str]
     time_range: TimeRange
-    def __init__(self, text: _Optional[str] = ..., image: _Optional[bytes] = ..., audio: _Optional[_Union[MediaClip, _Mapping]] = ..., video: _Optional[_Union[MediaClip, _Mapping]] = ..., segment_id: _Optional[str] = ..., top_k: _Optional[int] = ..., modalities: _Optional[_Iterable[_Union[Modality, str]]] = ..., stream_ids: _Optional[_Iterable[str]] = ..., time_range: _Optional[_Union[TimeRange, _Mapping]] = ...) -> None: ...
+    keywords: _containers.RepeatedScalarFieldContainer[str]
+    keyword_mode: KeywordMode
+    min_explicit_score: float
+    def __init__(self, text: _Optional[str] = ..., image: _Optional[bytes] = ..., audio: _Optional[_Union[MediaClip, _Mapping]] = ..., video: _Optional[_Union[MediaClip, _Mapping]] = ..., segment_id: _Optional[str] = ..., passage: _Optional[str] = ..., top_k: _Optional[int] = ..., modalities: _Optional[_Iterable[_Union[Modality, str]]] = ..., stream_ids: _Optional[_Iterable[str]] = ..., time_range: _Optional[_Union[TimeRange, _Mapping]] = ..., keywords: _Optional[_Iterable[str]] = ..., keyword_mode: _Optional[_Union[KeywordMode, str]] = ..., min_explicit_score: _Optional[float] = ...) -> None: ...
 
 class MediaClip(_message.Message):
     __slots__ = ("data", "format")
@@ -239,14 +328,20 @@ class SearchResponse(_message.Message):
     def __init__(self, matches: _Optional[_Iterable[_Union[Match, _Mapping]]] = ...) -> None: ...
 
 class Match(_message.Message):
-    __slots__ = ("segment", "score", "cosine")
+    __slots__ = ("segment", "score", "cosine", "matched_sentence", "keyword_hits", "fused_score")
     SEGMENT_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     COSINE_FIELD_NUMBER: _ClassVar[int]
+    MATCHED_SENTENCE_FIELD_NUMBER: _ClassVar[int]
+    KEYWORD_HITS_FIELD_NUMBER: _ClassVar[int]
+    FUSED_SCORE_FIELD_NUMBER: _ClassVar[int]
     segment: Segment
     score: float
     cosine: float
-    def __init__(self, segment: _Optional[_Union[Segment, _Mapping]] = ..., score: _Optional[float] = ..., cosine: _Optional[float] = ...) -> None: ...
+    matched_sentence: str
+    keyword_hits: _containers.RepeatedScalarFieldContainer[str]
+    fused_score: float
+    def __init__(self, segment: _Optional[_Union[Segment, _Mapping]] = ..., score: _Optional[float] = ..., cosine: _Optional[float] = ..., matched_sentence: _Optional[str] = ..., keyword_hits: _Optional[_Iterable[str]] = ..., fused_score: _Optional[float] = ...) -> None: ...
 
 class QueryExample(_message.Message):
     __slots__ = ("text", "image", "audio", "video")
@@ -261,7 +356,7 @@ class QueryExample(_message.Message):
     def __init__(self, text: _Optional[str] = ..., image: _Optional[bytes] = ..., audio: _Optional[_Union[MediaClip, _Mapping]] = ..., video: _Optional[_Union[MediaClip, _Mapping]] = ...) -> None: ...
 
 class AddStandingQueryRequest(_message.Message):
-    __slots__ = ("text", "examples", "negatives", "modalities", "stream_ids", "threshold", "label")
+    __slots__ = ("text", "examples", "negatives", "modalities", "stream_ids", "threshold", "label", "keywords", "regex", "keyword_rule", "min_explicit_score")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     EXAMPLES_FIELD_NUMBER: _ClassVar[int]
     NEGATIVES_FIELD_NUMBER: _ClassVar[int]
@@ -269,6 +364,10 @@ class AddStandingQueryRequest(_message.Message):
     STREAM_IDS_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
+    KEYWORDS_FIELD_NUMBER: _ClassVar[int]
+    REGEX_FIELD_NUMBER: _ClassVar[int]
+    KEYWORD_RULE_FIELD_NUMBER: _ClassVar[int]
+    MIN_EXPLICIT_SCORE_FIELD_NUMBER: _ClassVar[int]
     text: str
     examples: _containers.RepeatedCompositeFieldContainer[QueryExample]
     negatives: _containers.RepeatedCompositeFieldContainer[QueryExample]
@@ -276,10 +375,14 @@ class AddStandingQueryRequest(_message.Message):
     stream_ids: _containers.RepeatedScalarFieldContainer[str]
     threshold: float
     label: str
-    def __init__(self, text: _Optional[str] = ..., examples: _Optional[_Iterable[_Union[QueryExample, _Mapping]]] = ..., negatives: _Optional[_Iterable[_Union[QueryExample, _Mapping]]] = ..., modalities: _Optional[_Iterable[_Union[Modality, str]]] = ..., stream_ids: _Optional[_Iterable[str]] = ..., threshold: _Optional[float] = ..., label: _Optional[str] = ...) -> None: ...
+    keywords: _containers.RepeatedScalarFieldContainer[str]
+    regex: str
+    keyword_rule: KeywordRule
+    min_explicit_score: float
+    def __init__(self, text: _Optional[str] = ..., examples: _Optional[_Iterable[_Union[QueryExample, _Mapping]]] = ..., negatives: _Optional[_Iterable[_Union[QueryExample, _Mapping]]] = ..., modalities: _Optional[_Iterable[_Union[Modality, str]]] = ..., stream_ids: _Optional[_Iterable[str]] = ..., threshold: _Optional[float] = ..., label: _Optional[str] = ..., keywords: _Optional[_Iterable[str]] = ..., regex: _Optional[str] = ..., keyword_rule: _Optional[_Union[KeywordRule, str]] = ..., min_explicit_score: _Optional[float] = ...) -> None: ...
 
 class StandingQuery(_message.Message):
-    __slots__ = ("query_id", "text", "label", "modalities", "stream_ids", "threshold", "example_count", "negative_count", "created_at")
+    __slots__ = ("query_id", "text", "label", "modalities", "stream_ids", "threshold", "example_count", "negative_count", "created_at", "keywords", "regex", "keyword_rule", "min_explicit_score")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
@@ -289,6 +392,10 @@ class StandingQuery(_message.Message):
     EXAMPLE_COUNT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_COUNT_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    KEYWORDS_FIELD_NUMBER: _ClassVar[int]
+    REGEX_FIELD_NUMBER: _ClassVar[int]
+    KEYWORD_RULE_FIELD_NUMBER: _ClassVar[int]
+    MIN_EXPLICIT_SCORE_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     text: str
     label: str
@@ -298,7 +405,11 @@ class StandingQuery(_message.Message):
     example_count: int
     negative_count: int
     created_at: float
-    def __init__(self, query_id: _Optional[str] = ..., text: _Optional[str] = ..., label: _Optional[str] = ..., modalities: _Optional[_Iterable[_Union[Modality, str]]] = ..., stream_ids: _Optional[_Iterable[str]] = ..., threshold: _Optional[float] = ..., example_count: _Optional[int] = ..., negative_count: _Optional[int] = ..., created_at: _Optional[float] = ...) -> None: ...
+    keywords: _containers.RepeatedScalarFieldContainer[str]
+    regex: str
+    keyword_rule: KeywordRule
+    min_explicit_score: float
+    def __init__(self, query_id: _Optional[str] = ..., text: _Optional[str] = ..., label: _Optional[str] = ..., modalities: _Optional[_Iterable[_Union[Modality, str]]] = ..., stream_ids: _Optional[_Iterable[str]] = ..., threshold: _Optional[float] = ..., example_count: _Optional[int] = ..., negative_count: _Optional[int] = ..., created_at: _Optional[float] = ..., keywords: _Optional[_Iterable[str]] = ..., regex: _Optional[str] = ..., keyword_rule: _Optional[_Union[KeywordRule, str]] = ..., min_explicit_score: _Optional[float] = ...) -> None: ...
 
 class ListStandingQueriesRequest(_message.Message):
     __slots__ = ()

@@ -141,6 +141,10 @@ class VigilServicer:
         SegmentIndexed per segment once it is stored and searchable, and a final
         IngestSummary. A failure ends the call with a gRPC status; segments
         indexed before it stay stored and searchable.
+        Read the events while sending: once 256 acks and segments wait unread,
+        the server stops reading chunks until the client reads (flow control).
+        A live stream the server cannot keep up with has frames dropped (see
+        StreamProgress); speech and uploads are slowed down instead, never dropped.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
