@@ -36,7 +36,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -219,20 +218,9 @@ def summarise(ranks: list[int | None]) -> dict[str, float]:
     }
 
 
-def serving(server: ServerProcess, timeout: float) -> ServerProcess:
-    """Wait until SERVING; a health check that times out on a busy machine is tried again."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return server.wait_serving(max(1.0, deadline - time.monotonic()))
-        except grpc.RpcError:
-            if time.monotonic() > deadline:
-                raise
-
-
 def retrieval(items: list[Item], work: Path, server_args: list[str]) -> dict[str, object]:
     video = slideshow([item.frame for item in items], work / "signs.ts")
-    server = serving(ServerProcess(work / "data", work / "models", server_args).start(), 900)
+    server = ServerProcess(work / "data", work / "models", server_args).start().wait_serving(900)
     try:
         with VigilClient(server.address, timeout=900) as client:
             began = time.monotonic()

@@ -22,7 +22,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import grpc
 import numpy as np
 import pytest
 
@@ -196,19 +195,6 @@ class RssSampler:
         return self.samples
 
 
-def serving(server: ServerProcess, timeout: float = 600.0) -> ServerProcess:
-    """Wait for the models to load; a health check that times out while they load (a busy machine) is retried."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return server.wait_serving(max(1.0, deadline - time.monotonic()))
-        except grpc.RpcError:
-            if time.monotonic() > deadline:
-                server.stop()
-                raise
-            time.sleep(1.0)
-
-
 @dataclass(frozen=True)
 class Overload:
     reference: Run
@@ -221,7 +207,7 @@ class Overload:
 def overload(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iterator[Overload]:
     media = pattern_video(tmp_path_factory.mktemp("overload-media"), SECONDS, SPOKEN)
     data = media.read_bytes()
-    server = serving(ServerProcess(tmp_path_factory.mktemp("overload-server"), model_cache).start())
+    server = ServerProcess(tmp_path_factory.mktemp("overload-server"), model_cache).start().wait_serving(600)
     try:
         assert server.proc is not None
         reference = ingest(server.address, data, "reference", False, 1.0, SECONDS, CHUNK)
