@@ -160,6 +160,7 @@ def cuts_video(out: Path) -> Path:
     return tone_video(out, tuple((c, 1.0) for c in (RED, BLUE, GREEN) * 3 + (RED,)), [], name="cuts")
 
 
+@pytest.mark.slow  # paced at the media rate: it takes its clip's length in wall time
 def test_a_slow_reader_drops_frames_of_a_live_stream_and_never_holds_it_up(tmp_path: Path) -> None:
     video = cuts_video(tmp_path)
     reader = FakeReader(delay=3.0)
