@@ -90,4 +90,5 @@ def test_spoken_phrase_is_found_through_a_milvus_server(
         )
     finally:
         milvus.close()
-    assert rows[0]["count(*)"] == summary.frames_indexed + summary.speech_segments_indexed
+    stored = summary.frames_indexed + summary.speech_segments_indexed + summary.sound_segments_indexed
+    assert rows[0]["count(*)"] == stored + summary.on_screen_text_segments_indexed

@@ -163,6 +163,7 @@ class IngestSession:
                 frames_dropped=self.pacer.dropped,
                 max_frame_lag_s=self.pacer.max_lag,
                 max_speech_lag_s=self.speech_pace.max_lag,
+                on_screen_text_segments_indexed=self.text_indexed,
             )
         finally:
             unsubscribe()

@@ -101,6 +101,7 @@ class IngestSummary:
     frames_dropped: int = 0  # sampled frames not indexed because the stream fell behind real time (overload.py)
     max_frame_lag_s: float = 0.0  # the largest lag behind the live edge of a frame when it was stored
     max_speech_lag_s: float = 0.0  # the largest lag of the audio the speech detector scanned
+    on_screen_text_segments_indexed: int = 0
 
 
 @dataclass(frozen=True)

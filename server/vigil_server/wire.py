@@ -280,6 +280,7 @@ def event_proto(event: IngestEvent) -> vigil_pb2.IngestEvent:
             frames_dropped=event.frames_dropped,
             max_frame_lag=round(event.max_frame_lag_s, 3),
             max_speech_lag=round(event.max_speech_lag_s, 3),
+            on_screen_text_segments_indexed=event.on_screen_text_segments_indexed,
         )
     )
 

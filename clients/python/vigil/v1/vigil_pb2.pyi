@@ -246,7 +246,7 @@ class SegmentIndexed(_message.Message):
     def __init__(self, segment: _Optional[_Union[Segment, _Mapping]] = ...) -> None: ...
 
 class IngestSummary(_message.Message):
-    __slots__ = ("stream_id", "chunks_received", "bytes_received", "media_seconds", "frames_indexed", "speech_segments_indexed", "wall_seconds", "spooled", "sound_segments_indexed", "alerts", "frames_dropped", "max_frame_lag", "max_speech_lag")
+    __slots__ = ("stream_id", "chunks_received", "bytes_received", "media_seconds", "frames_indexed", "speech_segments_indexed", "wall_seconds", "spooled", "sound_segments_indexed", "alerts", "frames_dropped", "max_frame_lag", "max_speech_lag", "on_screen_text_segments_indexed")
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     CHUNKS_RECEIVED_FIELD_NUMBER: _ClassVar[int]
     BYTES_RECEIVED_FIELD_NUMBER: _ClassVar[int]
@@ -260,6 +260,7 @@ class IngestSummary(_message.Message):
     FRAMES_DROPPED_FIELD_NUMBER: _ClassVar[int]
     MAX_FRAME_LAG_FIELD_NUMBER: _ClassVar[int]
     MAX_SPEECH_LAG_FIELD_NUMBER: _ClassVar[int]
+    ON_SCREEN_TEXT_SEGMENTS_INDEXED_FIELD_NUMBER: _ClassVar[int]
     stream_id: str
     chunks_received: int
     bytes_received: int
@@ -273,7 +274,8 @@ class IngestSummary(_message.Message):
     frames_dropped: int
     max_frame_lag: float
     max_speech_lag: float
-    def __init__(self, stream_id: _Optional[str] = ..., chunks_received: _Optional[int] = ..., bytes_received: _Optional[int] = ..., media_seconds: _Optional[float] = ..., frames_indexed: _Optional[int] = ..., speech_segments_indexed: _Optional[int] = ..., wall_seconds: _Optional[float] = ..., spooled: _Optional[bool] = ..., sound_segments_indexed: _Optional[int] = ..., alerts: _Optional[int] = ..., frames_dropped: _Optional[int] = ..., max_frame_lag: _Optional[float] = ..., max_speech_lag: _Optional[float] = ...) -> None: ...
+    on_screen_text_segments_indexed: int
+    def __init__(self, stream_id: _Optional[str] = ..., chunks_received: _Optional[int] = ..., bytes_received: _Optional[int] = ..., media_seconds: _Optional[float] = ..., frames_indexed: _Optional[int] = ..., speech_segments_indexed: _Optional[int] = ..., wall_seconds: _Optional[float] = ..., spooled: _Optional[bool] = ..., sound_segments_indexed: _Optional[int] = ..., alerts: _Optional[int] = ..., frames_dropped: _Optional[int] = ..., max_frame_lag: _Optional[float] = ..., max_speech_lag: _Optional[float] = ..., on_screen_text_segments_indexed: _Optional[int] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
     __slots__ = ("text", "image", "audio", "video", "segment_id", "passage", "top_k", "modalities", "stream_ids", "time_range", "keywords", "keyword_mode", "min_explicit_score")
