@@ -220,7 +220,9 @@ def summarise(ranks: list[int | None]) -> dict[str, float]:
 
 def retrieval(items: list[Item], work: Path, server_args: list[str]) -> dict[str, object]:
     video = slideshow([item.frame for item in items], work / "signs.ts")
-    server = ServerProcess(work / "data", work / "models", server_args).start().wait_serving(900)
+    # The reader is off by default (its cost, README); this evaluation is about it.
+    server = ServerProcess(work / "data", work / "models", ["--on-screen-text", "on", *server_args])
+    server.start().wait_serving(900)
     try:
         with VigilClient(server.address, timeout=900) as client:
             began = time.monotonic()

@@ -166,7 +166,8 @@ def main() -> int:
         name="narration",
     )  # fmt: skip
     tracks = sorted(MOH.glob("*.wav"))
-    server = ServerProcess(work / "data", work / "models", ns.server_arg).start().wait_serving(600)
+    # People detection is off by default (its cost, README); the text->people row needs it. --server-arg overrides.
+    server = ServerProcess(work / "data", work / "models", ["--people", "on", *ns.server_arg]).start().wait_serving(600)
     results: dict[str, dict[str, float]] = {}
     try:
         with VigilClient(server.address, timeout=900) as client:

@@ -74,7 +74,9 @@ def test_the_reader_reads_pillows_font_on_a_plain_card(reader: TextReader) -> No
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path_factory.mktemp("onscreen-data"), model_cache, ["--alert-window", "600"])
+    proc = ServerProcess(
+        tmp_path_factory.mktemp("onscreen-data"), model_cache, ["--alert-window", "600", "--on-screen-text", "on"]
+    )
     proc.start().wait_serving(600)  # loading every model takes minutes on a busy machine
     yield proc
     proc.stop()

@@ -50,7 +50,11 @@ class FakeReader:
 
 
 def start_server(data: Path, reader: FakeReader, args: Sequence[str] = ()) -> InProcessServer:
-    return InProcessServer(data, ["--alert-window", "600", *args], models=replace(fake_model_set(), reader=reader))
+    return InProcessServer(
+        data,
+        ["--alert-window", "600", "--on-screen-text", "on", *args],
+        models=replace(fake_model_set(), reader=reader),
+    )
 
 
 @pytest.fixture(scope="module")

@@ -74,7 +74,7 @@ def test_mixing_adds_only_the_concepts_the_detections_support() -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path_factory.mktemp("people-data"), model_cache, ["--on-screen-text", "off"])
+    proc = ServerProcess(tmp_path_factory.mktemp("people-data"), model_cache, ["--people", "on"])
     proc.start(timeout=300)  # a busy machine takes minutes to import and load everything
     for attempt in range(3):  # a health check may time out while the models load on a loaded machine
         try:

@@ -157,12 +157,17 @@ class IngestSettings:
         bounds=Bounds(gt=0, le=1),
     )
     on_screen_text: str = _flag(
-        "on", "on-screen-text", "read on-screen text (OCR) on shot changes: on or off", choices=("on", "off")
+        "off",
+        "on-screen-text",
+        "read on-screen text (OCR) on shot changes: on or off (off by default: ~0.2-0.5 CPU-s per read)",
+        choices=("on", "off"),
     )
     people: str = _flag(
-        "on", "people", "count people and faces in every sampled frame (OpenCV HOG + Haar): on or off",
+        "off",
+        "people",
+        "count people and faces on shot starts and every 5 s (OpenCV HOG + Haar; ~0.3 CPU-s each): on or off",
         choices=("on", "off"),
-    )  # fmt: skip
+    )
     explicit_score: str = _flag(
         "on", "explicit-score", "score every sampled frame for explicit content (Open-NSFW): on or off",
         choices=("on", "off"),
