@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 
 from vigil.v1 import vigil_pb2
 from vigil_server.decode import CONTAINER_FORMATS, FORMATS, RAW_PCM_FORMATS
@@ -15,6 +15,7 @@ from vigil_server.types import (
     Alert,
     AlertKind,
     AudioClip,
+    Box,
     Chunk,
     ChunkAcked,
     ExampleItem,
@@ -233,6 +234,10 @@ def stream_ids(values: Iterable[str]) -> tuple[str, ...]:
 # -- dataclasses -> protobuf ------------------------------------------------------------------
 
 
+def boxes_proto(boxes: Sequence[Box]) -> list[vigil_pb2.Box]:
+    return [vigil_pb2.Box(x=b.x, y=b.y, width=b.width, height=b.height) for b in boxes]
+
+
 def segment_proto(s: Segment) -> vigil_pb2.Segment:
     return vigil_pb2.Segment(
         segment_id=s.segment_id,
@@ -243,13 +248,13 @@ def segment_proto(s: Segment) -> vigil_pb2.Segment:
         text=s.text,
         language=s.language,
         translation=s.translation,
-        text_boxes=[vigil_pb2.Box(x=b.x, y=b.y, width=b.width, height=b.height) for b in s.text_boxes],
+        text_boxes=boxes_proto(s.text_boxes),
         shot_start=s.shot_start,
         scene_score=s.scene_score,
         explicit_score=s.explicit_score,
         person_count=s.person_count,
         face_count=s.face_count,
-        people_boxes=[vigil_pb2.Box(x=b.x, y=b.y, width=b.width, height=b.height) for b in s.people_boxes],
+        people_boxes=boxes_proto(s.people_boxes),
     )
 
 
