@@ -25,6 +25,7 @@ from scripts.sample_media import CONTAINERS, LETTERBOX, load_audio, run_ffmpeg, 
 from tests.server_process import ServerProcess
 from vigil_client import CaptionInfo, StreamState, VigilClient
 from vigil_client.cli import main as vigil
+from vigil_models.yamnet import PATCH_S
 
 pytestmark = pytest.mark.slow  # real models
 
@@ -224,8 +225,10 @@ def test_a_late_joiner_gets_the_replay_then_live_captions(followed: Followed) ->
 def test_music_gives_a_sound_caption_in_the_same_feed(followed: Followed) -> None:
     sounds = followed.first.finals("sound")
     assert sounds and {c.text for c in sounds} <= {"[music]", "[singing]"} and "[music]" in {c.text for c in sounds}
+    # The tagger scores 0.96 s patches every 0.48 s, so a patch that overlaps the music's start or
+    # end by less than a patch is rightly heard as music: a caption may reach one patch past it.
     for c in sounds:
-        assert MUSIC_AT - 0.5 <= c.start < c.end <= MUSIC_AT + MUSIC_S + 0.5, c
+        assert MUSIC_AT - PATCH_S <= c.start < c.end <= MUSIC_AT + MUSIC_S + PATCH_S, c
 
 
 def test_frame_descriptions_name_what_the_photos_show(followed: Followed) -> None:
