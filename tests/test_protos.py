@@ -29,5 +29,5 @@ def test_contract_is_versioned() -> None:
         "Ingest", "Search", "AddStandingQuery", "ListStandingQueries", "RemoveStandingQuery", "AddBankItem",
         "ListBankItems", "RemoveBankItem", "ImportHashes", "ExportHashes", "Watch",
         "MatchFile", "MatchHashes", "SetBankSettings", "ListBanks", "ReviewAlert",
-        "ListSegments", "WatchCaptions",
+        "ListSegments", "WatchCaptions", "ListAlerts", "DeleteStream", "DeleteSegments",
     }  # fmt: skip

@@ -7,15 +7,15 @@ decorators. The servicer talks to one object, the VigilService, once the models 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import grpc
 
 from vigil.v1 import vigil_pb2, vigil_pb2_grpc
 from vigil_server.errors import InvalidRequest, NotReady
+from vigil_server.identity import current_tenant
 from vigil_server.rpc import current_stream, streaming, unary
 from vigil_server.service import VigilService
-from vigil_server.types import DEFAULT_TENANT
 from vigil_server.wire import alert_proto, chunks, event_proto, match_proto, search_query, stream_config
 from vigil_server.wire_captions import caption_event_proto, caption_request, segment_listing, segment_page_proto
 from vigil_server.wire_lookup import (
@@ -67,7 +67,7 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
         first = await anext(aiter(request_iterator), None)
         if first is None or first.WhichOneof("request") != "config":
             raise InvalidRequest("the first IngestRequest must carry a config (StreamConfig)", field="config")
-        config = stream_config(first.config, self.state.default_frame_rate)
+        config = replace(stream_config(first.config, self.state.default_frame_rate), tenant=current_tenant())
         current_stream.set(config.stream_id)
         body = chunks(request_iterator, self.state.max_chunk_bytes)
         async for event in service.ingest(config, body):
@@ -77,14 +77,16 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
     async def Search(  # noqa: N802 - generated name
         self, request: vigil_pb2.SearchRequest, context: grpc.aio.ServicerContext
     ) -> vigil_pb2.SearchResponse:
-        matches = await self.state.ready().search(search_query(request))
+        query = search_query(request)
+        query = replace(query, filter=replace(query.filter, tenant=current_tenant()))
+        matches = await self.state.ready().search(query)
         return vigil_pb2.SearchResponse(matches=[match_proto(m) for m in matches])
 
     @unary
     async def ListSegments(  # noqa: N802 - generated name
         self, request: vigil_pb2.ListSegmentsRequest, context: grpc.aio.ServicerContext
     ) -> vigil_pb2.ListSegmentsResponse:
-        listing = segment_listing(request)
+        listing = segment_listing(request, current_tenant())
         page = await self.state.ready().list_segments(listing.filter, listing.page_size, listing.after)
         return segment_page_proto(page, listing.filter)
 
@@ -95,7 +97,7 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
         asked = caption_request(request)
         current_stream.set(asked.stream_id)
         watch = self.state.ready().watch_captions(
-            DEFAULT_TENANT, asked.stream_id, asked.interims, asked.descriptions, asked.replay
+            current_tenant(), asked.stream_id, asked.interims, asked.descriptions, asked.replay
         )
         try:
             # Response headers now tell the client it is registered: every caption from here on reaches it.
@@ -111,13 +113,14 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
     async def AddStandingQuery(  # noqa: N802 - generated name
         self, request: vigil_pb2.AddStandingQueryRequest, context: grpc.aio.ServicerContext
     ) -> vigil_pb2.StandingQuery:
-        return standing_query_proto(await self.state.ready().add_query(standing_query_spec(request)))
+        spec = replace(standing_query_spec(request), tenant=current_tenant())
+        return standing_query_proto(await self.state.ready().add_query(spec))
 
     @unary
     async def ListStandingQueries(  # noqa: N802 - generated name
         self, request: vigil_pb2.ListStandingQueriesRequest, context: grpc.aio.ServicerContext
     ) -> vigil_pb2.ListStandingQueriesResponse:
-        queries = self.state.ready().list_queries(DEFAULT_TENANT)
+        queries = self.state.ready().list_queries(current_tenant())
         return vigil_pb2.ListStandingQueriesResponse(queries=[standing_query_proto(q) for q in queries])
 
     @unary
@@ -125,7 +128,7 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
         self, request: vigil_pb2.RemoveStandingQueryRequest, context: grpc.aio.ServicerContext
     ) -> vigil_pb2.RemoveStandingQueryResponse:
         query_id = object_id(request.query_id, "query_id")
-        await self.state.ready().remove_query(query_id, DEFAULT_TENANT)
+        await self.state.ready().remove_query(query_id, current_tenant())
         return vigil_pb2.RemoveStandingQueryResponse()
 
     @unary
@@ -133,7 +136,8 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
         self, request_iterator: AsyncIterator[vigil_pb2.AddBankItemRequest], context: grpc.aio.ServicerContext
     ) -> vigil_pb2.AddBankItemResponse:
         service = self.state.ready()
-        item, archive_alerts = await service.add_item(await bank_item_spec(request_iterator))
+        spec = replace(await bank_item_spec(request_iterator), tenant=current_tenant())
+        item, archive_alerts = await service.add_item(spec)
         return vigil_pb2.AddBankItemResponse(item=bank_item_proto(item), archive_alerts=archive_alerts)
 
     @unary
@@ -141,7 +145,7 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
         self, request: vigil_pb2.ListBankItemsRequest, context: grpc.aio.ServicerContext
     ) -> vigil_pb2.ListBankItemsResponse:
         bank = bank_name(request.bank) if request.bank else ""
-        items = self.state.ready().list_items(DEFAULT_TENANT, bank)
+        items = self.state.ready().list_items(current_tenant(), bank)
         return vigil_pb2.ListBankItemsResponse(items=[bank_item_proto(i) for i in items])
 
     @unary
@@ -149,7 +153,7 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
         self, request: vigil_pb2.RemoveBankItemRequest, context: grpc.aio.ServicerContext
     ) -> vigil_pb2.RemoveBankItemResponse:
         item_id = object_id(request.item_id, "item_id")
-        await self.state.ready().remove_item(item_id, DEFAULT_TENANT)
+        await self.state.ready().remove_item(item_id, current_tenant())
         return vigil_pb2.RemoveBankItemResponse()
 
     @unary
@@ -159,7 +163,7 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
         text = hash_list(request)
         window = archive_window(request.archive_window, "archive_window")
         service = self.state.ready()
-        imported, alerts = await service.import_hashes(request.bank, text, request.label, window, DEFAULT_TENANT,
+        imported, alerts = await service.import_hashes(request.bank, text, request.label, window, current_tenant(),
                                                        request.signal_type, request.external_id)  # fmt: skip
         return vigil_pb2.ImportHashesResponse(imported=sum(imported.values()), archive_alerts=alerts, signals=imported)
 
@@ -168,14 +172,14 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
         self, request: vigil_pb2.ExportHashesRequest, context: grpc.aio.ServicerContext
     ) -> vigil_pb2.ExportHashesResponse:
         bank, form, item_id = export_form(request)
-        text = self.state.ready().export_hashes(bank, DEFAULT_TENANT, form, item_id)
+        text = self.state.ready().export_hashes(bank, current_tenant(), form, item_id)
         return vigil_pb2.ExportHashesResponse(hash_list=text)
 
     @streaming
     async def Watch(  # noqa: N802 - generated name
         self, request: vigil_pb2.WatchRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[vigil_pb2.Alert]:
-        subscription = self.state.ready().watch(watch_filter(request))
+        subscription = self.state.ready().watch(replace(watch_filter(request), tenant=current_tenant()))
         try:
             # Response headers now tell the client it is subscribed: alerts from here on reach it.
             await context.send_initial_metadata(())
@@ -192,27 +196,28 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
     ) -> vigil_pb2.MatchResponse:
         service = self.state.ready()
         kind, data, fmt = await match_file_request(request_iterator)
-        return match_response(await service.match_file(kind, data, fmt, DEFAULT_TENANT))
+        return match_response(await service.match_file(kind, data, fmt, current_tenant()))
 
     @unary
     async def MatchHashes(  # noqa: N802 - generated name
         self, request: vigil_pb2.MatchHashesRequest, context: grpc.aio.ServicerContext
     ) -> vigil_pb2.MatchResponse:
         queries = hash_queries(request)
-        return match_response(await self.state.ready().match_hashes(queries, DEFAULT_TENANT))
+        return match_response(await self.state.ready().match_hashes(queries, current_tenant()))
 
     @unary
     async def SetBankSettings(  # noqa: N802 - generated name
         self, request: vigil_pb2.SetBankSettingsRequest, context: grpc.aio.ServicerContext
     ) -> vigil_pb2.Bank:
-        return bank_proto(await self.state.ready().set_bank(bank_settings_change(request)))
+        change = replace(bank_settings_change(request), tenant=current_tenant())
+        return bank_proto(await self.state.ready().set_bank(change))
 
     @unary
     async def ListBanks(  # noqa: N802 - generated name
         self, request: vigil_pb2.ListBanksRequest, context: grpc.aio.ServicerContext
     ) -> vigil_pb2.ListBanksResponse:
         service = self.state.ready()
-        banks = [bank_proto(b) for b in service.list_banks(DEFAULT_TENANT)]
+        banks = [bank_proto(b) for b in service.list_banks(current_tenant())]
         return vigil_pb2.ListBanksResponse(banks=banks, default_thresholds=service.default_thresholds())
 
     @unary
@@ -220,5 +225,5 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
         self, request: vigil_pb2.ReviewAlertRequest, context: grpc.aio.ServicerContext
     ) -> vigil_pb2.AlertRecord:
         alert_id, verdict, reviewer, note = review_request(request)
-        record = await self.state.ready().review_alert(alert_id, DEFAULT_TENANT, verdict, reviewer, note)
+        record = await self.state.ready().review_alert(alert_id, current_tenant(), verdict, reviewer, note)
         return alert_record_proto(record)

@@ -43,7 +43,7 @@ def _stream_id(value: str) -> str:
     return value
 
 
-def segment_listing(msg: vigil_pb2.ListSegmentsRequest) -> SegmentListing:
+def segment_listing(msg: vigil_pb2.ListSegmentsRequest, tenant: str) -> SegmentListing:
     stream_id = _stream_id(msg.stream_id)
     page_size = msg.page_size or DEFAULT_PAGE_SIZE
     if page_size > MAX_PAGE_SIZE:
@@ -57,7 +57,7 @@ def segment_listing(msg: vigil_pb2.ListSegmentsRequest) -> SegmentListing:
                 "time_range.end must be after time_range.start (or <= 0 for no upper bound)", field="time_range.end"
             )
     modalities = modality_list(msg.modalities, "ListSegmentsRequest")
-    search_filter = SearchFilter(modalities=modalities, stream_ids=(stream_id,), start=start, end=end)
+    search_filter = SearchFilter(tenant, modalities, (stream_id,), start, end)
     if len(msg.page_token) > MAX_TOKEN_CHARS:
         raise InvalidRequest("page_token is not a next_page_token of this listing", field="page_token")
     after = decode_token(msg.page_token, search_filter) if msg.page_token else None

@@ -77,6 +77,13 @@ class ReviewVerdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REVIEW_VERDICT_UNSPECIFIED: _ClassVar[ReviewVerdict]
     REVIEW_VERDICT_CONFIRMED: _ClassVar[ReviewVerdict]
     REVIEW_VERDICT_DISMISSED: _ClassVar[ReviewVerdict]
+
+class ReviewState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REVIEW_STATE_UNSPECIFIED: _ClassVar[ReviewState]
+    REVIEW_STATE_UNREVIEWED: _ClassVar[ReviewState]
+    REVIEW_STATE_CONFIRMED: _ClassVar[ReviewState]
+    REVIEW_STATE_DISMISSED: _ClassVar[ReviewState]
 MODALITY_UNSPECIFIED: Modality
 MODALITY_FRAME: Modality
 MODALITY_SPEECH: Modality
@@ -118,6 +125,10 @@ CAPTION_KIND_DESCRIPTION: CaptionKind
 REVIEW_VERDICT_UNSPECIFIED: ReviewVerdict
 REVIEW_VERDICT_CONFIRMED: ReviewVerdict
 REVIEW_VERDICT_DISMISSED: ReviewVerdict
+REVIEW_STATE_UNSPECIFIED: ReviewState
+REVIEW_STATE_UNREVIEWED: ReviewState
+REVIEW_STATE_CONFIRMED: ReviewState
+REVIEW_STATE_DISMISSED: ReviewState
 
 class StreamConfig(_message.Message):
     __slots__ = ("stream_id", "format", "sample_rate", "channels", "frame_rate", "language", "time_offset", "pacing")
@@ -570,14 +581,16 @@ class ExportHashesResponse(_message.Message):
     def __init__(self, hash_list: _Optional[str] = ...) -> None: ...
 
 class WatchRequest(_message.Message):
-    __slots__ = ("stream_ids", "banks", "query_ids")
+    __slots__ = ("stream_ids", "banks", "query_ids", "resume_after")
     STREAM_IDS_FIELD_NUMBER: _ClassVar[int]
     BANKS_FIELD_NUMBER: _ClassVar[int]
     QUERY_IDS_FIELD_NUMBER: _ClassVar[int]
+    RESUME_AFTER_FIELD_NUMBER: _ClassVar[int]
     stream_ids: _containers.RepeatedScalarFieldContainer[str]
     banks: _containers.RepeatedScalarFieldContainer[str]
     query_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, stream_ids: _Optional[_Iterable[str]] = ..., banks: _Optional[_Iterable[str]] = ..., query_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    resume_after: int
+    def __init__(self, stream_ids: _Optional[_Iterable[str]] = ..., banks: _Optional[_Iterable[str]] = ..., query_ids: _Optional[_Iterable[str]] = ..., resume_after: _Optional[int] = ...) -> None: ...
 
 class Evidence(_message.Message):
     __slots__ = ("signal", "value", "matched")
@@ -590,7 +603,7 @@ class Evidence(_message.Message):
     def __init__(self, signal: _Optional[str] = ..., value: _Optional[float] = ..., matched: _Optional[bool] = ...) -> None: ...
 
 class Alert(_message.Message):
-    __slots__ = ("alert_id", "kind", "stream_id", "start", "end", "modality", "segment_id", "match_id", "label", "bank", "external_id", "methods", "score", "cosine", "hash_distance", "fingerprint_score", "text", "thumbnail_jpeg", "suppressed", "from_archive", "raised_at", "evidence")
+    __slots__ = ("alert_id", "kind", "stream_id", "start", "end", "modality", "segment_id", "match_id", "label", "bank", "external_id", "methods", "score", "cosine", "hash_distance", "fingerprint_score", "text", "thumbnail_jpeg", "suppressed", "from_archive", "raised_at", "evidence", "sequence", "replayed", "review")
     ALERT_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
@@ -613,6 +626,9 @@ class Alert(_message.Message):
     FROM_ARCHIVE_FIELD_NUMBER: _ClassVar[int]
     RAISED_AT_FIELD_NUMBER: _ClassVar[int]
     EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_FIELD_NUMBER: _ClassVar[int]
     alert_id: str
     kind: AlertKind
     stream_id: str
@@ -635,7 +651,10 @@ class Alert(_message.Message):
     from_archive: bool
     raised_at: float
     evidence: _containers.RepeatedCompositeFieldContainer[Evidence]
-    def __init__(self, alert_id: _Optional[str] = ..., kind: _Optional[_Union[AlertKind, str]] = ..., stream_id: _Optional[str] = ..., start: _Optional[float] = ..., end: _Optional[float] = ..., modality: _Optional[_Union[Modality, str]] = ..., segment_id: _Optional[str] = ..., match_id: _Optional[str] = ..., label: _Optional[str] = ..., bank: _Optional[str] = ..., external_id: _Optional[str] = ..., methods: _Optional[_Iterable[_Union[MatchMethod, str]]] = ..., score: _Optional[float] = ..., cosine: _Optional[float] = ..., hash_distance: _Optional[int] = ..., fingerprint_score: _Optional[float] = ..., text: _Optional[str] = ..., thumbnail_jpeg: _Optional[bytes] = ..., suppressed: _Optional[int] = ..., from_archive: _Optional[bool] = ..., raised_at: _Optional[float] = ..., evidence: _Optional[_Iterable[_Union[Evidence, _Mapping]]] = ...) -> None: ...
+    sequence: int
+    replayed: bool
+    review: AlertReview
+    def __init__(self, alert_id: _Optional[str] = ..., kind: _Optional[_Union[AlertKind, str]] = ..., stream_id: _Optional[str] = ..., start: _Optional[float] = ..., end: _Optional[float] = ..., modality: _Optional[_Union[Modality, str]] = ..., segment_id: _Optional[str] = ..., match_id: _Optional[str] = ..., label: _Optional[str] = ..., bank: _Optional[str] = ..., external_id: _Optional[str] = ..., methods: _Optional[_Iterable[_Union[MatchMethod, str]]] = ..., score: _Optional[float] = ..., cosine: _Optional[float] = ..., hash_distance: _Optional[int] = ..., fingerprint_score: _Optional[float] = ..., text: _Optional[str] = ..., thumbnail_jpeg: _Optional[bytes] = ..., suppressed: _Optional[int] = ..., from_archive: _Optional[bool] = ..., raised_at: _Optional[float] = ..., evidence: _Optional[_Iterable[_Union[Evidence, _Mapping]]] = ..., sequence: _Optional[int] = ..., replayed: _Optional[bool] = ..., review: _Optional[_Union[AlertReview, _Mapping]] = ...) -> None: ...
 
 class ListSegmentsRequest(_message.Message):
     __slots__ = ("stream_id", "modalities", "time_range", "page_size", "page_token")
@@ -917,3 +936,57 @@ class AlertRecord(_message.Message):
     raised_at: float
     review: AlertReview
     def __init__(self, alert_id: _Optional[str] = ..., kind: _Optional[_Union[AlertKind, str]] = ..., match_id: _Optional[str] = ..., bank: _Optional[str] = ..., stream_id: _Optional[str] = ..., start: _Optional[float] = ..., end: _Optional[float] = ..., raised_at: _Optional[float] = ..., review: _Optional[_Union[AlertReview, _Mapping]] = ...) -> None: ...
+
+class ListAlertsRequest(_message.Message):
+    __slots__ = ("stream_ids", "banks", "query_ids", "raised_after", "raised_before", "review_state", "page_size", "page_token", "after_sequence")
+    STREAM_IDS_FIELD_NUMBER: _ClassVar[int]
+    BANKS_FIELD_NUMBER: _ClassVar[int]
+    QUERY_IDS_FIELD_NUMBER: _ClassVar[int]
+    RAISED_AFTER_FIELD_NUMBER: _ClassVar[int]
+    RAISED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_STATE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    stream_ids: _containers.RepeatedScalarFieldContainer[str]
+    banks: _containers.RepeatedScalarFieldContainer[str]
+    query_ids: _containers.RepeatedScalarFieldContainer[str]
+    raised_after: float
+    raised_before: float
+    review_state: ReviewState
+    page_size: int
+    page_token: str
+    after_sequence: int
+    def __init__(self, stream_ids: _Optional[_Iterable[str]] = ..., banks: _Optional[_Iterable[str]] = ..., query_ids: _Optional[_Iterable[str]] = ..., raised_after: _Optional[float] = ..., raised_before: _Optional[float] = ..., review_state: _Optional[_Union[ReviewState, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., after_sequence: _Optional[int] = ...) -> None: ...
+
+class ListAlertsResponse(_message.Message):
+    __slots__ = ("alerts", "next_page_token")
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    alerts: _containers.RepeatedCompositeFieldContainer[Alert]
+    next_page_token: str
+    def __init__(self, alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DeleteStreamRequest(_message.Message):
+    __slots__ = ("stream_id",)
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    stream_id: str
+    def __init__(self, stream_id: _Optional[str] = ...) -> None: ...
+
+class DeleteSegmentsRequest(_message.Message):
+    __slots__ = ("stream_id", "time_range")
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    TIME_RANGE_FIELD_NUMBER: _ClassVar[int]
+    stream_id: str
+    time_range: TimeRange
+    def __init__(self, stream_id: _Optional[str] = ..., time_range: _Optional[_Union[TimeRange, _Mapping]] = ...) -> None: ...
+
+class DeleteResponse(_message.Message):
+    __slots__ = ("segments_deleted", "alerts_deleted", "archive_entries_deleted")
+    SEGMENTS_DELETED_FIELD_NUMBER: _ClassVar[int]
+    ALERTS_DELETED_FIELD_NUMBER: _ClassVar[int]
+    ARCHIVE_ENTRIES_DELETED_FIELD_NUMBER: _ClassVar[int]
+    segments_deleted: int
+    alerts_deleted: int
+    archive_entries_deleted: int
+    def __init__(self, segments_deleted: _Optional[int] = ..., alerts_deleted: _Optional[int] = ..., archive_entries_deleted: _Optional[int] = ...) -> None: ...

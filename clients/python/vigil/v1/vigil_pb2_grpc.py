@@ -125,6 +125,21 @@ class VigilStub:
                 request_serializer=vigil_dot_v1_dot_vigil__pb2.ReviewAlertRequest.SerializeToString,
                 response_deserializer=vigil_dot_v1_dot_vigil__pb2.AlertRecord.FromString,
                 _registered_method=True)
+        self.ListAlerts = channel.unary_unary(
+                '/vigil.v1.Vigil/ListAlerts',
+                request_serializer=vigil_dot_v1_dot_vigil__pb2.ListAlertsRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_vigil__pb2.ListAlertsResponse.FromString,
+                _registered_method=True)
+        self.DeleteStream = channel.unary_unary(
+                '/vigil.v1.Vigil/DeleteStream',
+                request_serializer=vigil_dot_v1_dot_vigil__pb2.DeleteStreamRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_vigil__pb2.DeleteResponse.FromString,
+                _registered_method=True)
+        self.DeleteSegments = channel.unary_unary(
+                '/vigil.v1.Vigil/DeleteSegments',
+                request_serializer=vigil_dot_v1_dot_vigil__pb2.DeleteSegmentsRequest.SerializeToString,
+                response_deserializer=vigil_dot_v1_dot_vigil__pb2.DeleteResponse.FromString,
+                _registered_method=True)
 
 
 class VigilServicer:
@@ -247,10 +262,14 @@ class VigilServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Watch(self, request, context):
-        """Streams alerts as they are raised, until the client cancels. Alerts raised
-        before the call are not replayed. The server sends the response headers
-        as soon as the watcher is subscribed: every alert raised after a client
-        has received them reaches it.
+        """Streams alerts as they are raised, until the client cancels. Without
+        `resume_after`, alerts raised before the call are not replayed. With it,
+        the stored alerts after that sequence number that pass the filter come
+        first (Alert.replayed), then live ones, with no gap and no repeat: a
+        watcher that reconnects with the last sequence it saw misses nothing,
+        across server restarts too. The server sends the response headers as
+        soon as the watcher is subscribed: every alert raised after a client has
+        received them reaches it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -299,6 +318,35 @@ class VigilServicer:
         (or standing query) raises no more alerts on the same stream, until an
         alert of theirs is confirmed. NOT_FOUND for an alert id this server never
         raised.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAlerts(self, request, context):
+        """Stored alerts, oldest first, a page at a time. Every alert is stored
+        (with its sequence number) before it is delivered, so this lists every
+        alert raised, delivered or not, until it is erased.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteStream(self, request, context):
+        """Erasure. Removes a stream's stored segments, their copy descriptors, the
+        stream's archived hashes and fingerprints, its frames' thumbnails and the
+        alerts about it. Deleted data never comes back in searches, archive
+        checks, listings or alerts, across restarts too. A stream being ingested
+        is refused (FAILED_PRECONDITION): end its Ingest call first. An unknown
+        stream deletes nothing (not an error, so a retry is safe).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSegments(self, request, context):
+        """The same for the segments of a stream that overlap a time range, and the
+        alerts about that stretch.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -396,6 +444,21 @@ def add_VigilServicer_to_server(servicer, server):
                     servicer.ReviewAlert,
                     request_deserializer=vigil_dot_v1_dot_vigil__pb2.ReviewAlertRequest.FromString,
                     response_serializer=vigil_dot_v1_dot_vigil__pb2.AlertRecord.SerializeToString,
+            ),
+            'ListAlerts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlerts,
+                    request_deserializer=vigil_dot_v1_dot_vigil__pb2.ListAlertsRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_vigil__pb2.ListAlertsResponse.SerializeToString,
+            ),
+            'DeleteStream': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteStream,
+                    request_deserializer=vigil_dot_v1_dot_vigil__pb2.DeleteStreamRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_vigil__pb2.DeleteResponse.SerializeToString,
+            ),
+            'DeleteSegments': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSegments,
+                    request_deserializer=vigil_dot_v1_dot_vigil__pb2.DeleteSegmentsRequest.FromString,
+                    response_serializer=vigil_dot_v1_dot_vigil__pb2.DeleteResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -885,6 +948,87 @@ class Vigil:
             '/vigil.v1.Vigil/ReviewAlert',
             vigil_dot_v1_dot_vigil__pb2.ReviewAlertRequest.SerializeToString,
             vigil_dot_v1_dot_vigil__pb2.AlertRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.Vigil/ListAlerts',
+            vigil_dot_v1_dot_vigil__pb2.ListAlertsRequest.SerializeToString,
+            vigil_dot_v1_dot_vigil__pb2.ListAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.Vigil/DeleteStream',
+            vigil_dot_v1_dot_vigil__pb2.DeleteStreamRequest.SerializeToString,
+            vigil_dot_v1_dot_vigil__pb2.DeleteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSegments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vigil.v1.Vigil/DeleteSegments',
+            vigil_dot_v1_dot_vigil__pb2.DeleteSegmentsRequest.SerializeToString,
+            vigil_dot_v1_dot_vigil__pb2.DeleteResponse.FromString,
             options,
             channel_credentials,
             insecure,
