@@ -305,6 +305,26 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True)
+class SecuritySettings:
+    """Who may call: API keys, tenants and their limits, TLS on the listener."""
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """Bounds that keep one bad or idle client from costing everyone else."""
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """How long stored data is kept, and how often old data is erased."""
+
+
+@dataclass(frozen=True)
+class ObservabilitySettings:
+    """Metrics and logs."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the server is configured with, built once in main() and passed down in parts."""
 
@@ -316,6 +336,10 @@ class Settings:
     speech: SpeechSettings = SpeechSettings()
     captions: CaptionSettings = CaptionSettings()
     workers: WorkerSettings = WorkerSettings()
+    security: SecuritySettings = SecuritySettings()
+    limits: LimitSettings = LimitSettings()
+    retention: RetentionSettings = RetentionSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
 
 
 def flag_fields() -> Iterator[tuple[str, Field[Any], Flag]]:
