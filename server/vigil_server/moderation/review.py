@@ -44,12 +44,17 @@ class AlertLog:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
-            reviewed = conn.execute(
-                "SELECT tenant, stream_id, match_id, verdict FROM alerts WHERE verdict IS NOT NULL "
-                "ORDER BY reviewed_at, rowid"
-            ).fetchall()
         self._counts: dict[tuple[str, str], dict[Verdict, int]] = {}
         self._dismissed: set[Pair] = set()
+        self._load_reviews()
+
+    def _load_reviews(self) -> None:
+        reviewed = self.db.read(
+            "SELECT tenant, stream_id, match_id, verdict FROM alerts WHERE verdict IS NOT NULL "
+            "ORDER BY reviewed_at, rowid"
+        )
+        self._counts = {}
+        self._dismissed = set()
         for tenant, stream_id, match_id, verdict in reviewed:
             self._apply((tenant, stream_id, match_id), None, Verdict(verdict))
 
@@ -107,6 +112,27 @@ class AlertLog:
         """(confirmed, dismissed) alerts of a query or item."""
         counts = self._counts.get((tenant, match_id), {})
         return counts.get(Verdict.CONFIRMED, 0), counts.get(Verdict.DISMISSED, 0)
+
+    def erase(self, tenant: str, stream_id: str, start: float | None = None, end: float | None = None) -> int:
+        """Delete the stored alerts about the stream (those overlapping [start, end) when given); how many went.
+
+        An alert of no length overlaps when its start lies in the range. Reviews go with their alerts, so
+        the review counts and dismissals are rebuilt from what is left.
+        """
+        where = "tenant = ? AND stream_id = ?"
+        parameters: list[object] = [tenant, stream_id]
+        if end is not None:
+            where += " AND start < ?"
+            parameters.append(end)
+        if start is not None:
+            where += ' AND ("end" > ? OR start >= ?)'
+            parameters += [start, start]
+        with self._lock:
+            with self.db.transaction() as conn:
+                erased = conn.execute(f"DELETE FROM alerts WHERE {where}", tuple(parameters)).rowcount
+            if erased:
+                self._load_reviews()
+        return int(erased)
 
     def count(self, tenant: str) -> int:
         """Alerts recorded for the tenant."""
