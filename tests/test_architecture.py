@@ -23,7 +23,7 @@ PACKAGES = {
 # The transport: the only server modules that see grpc, protobuf and the generated stubs (vigil.v1).
 TRANSPORT = frozenset(
     f"vigil_server.{name}"
-    for name in ("app", "servicer", "rpc", "wire", "wire_moderation", "wire_lookup", "wire_captions")
+    for name in ("app", "servicer", "rpc", "wire", "wire_moderation", "wire_lookup", "wire_captions", "wire_alerts")
 )
 STORE = frozenset({"vigil_server.store"})  # the Milvus adapter; it also catches grpc.RpcError from pymilvus
 PROCESS_STARTERS = frozenset({"vigil_server.decode"})  # the only module that runs ffmpeg, or any process

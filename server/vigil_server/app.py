@@ -114,9 +114,10 @@ def assemble(settings: Settings, models: ModelSet, extra_signals: Sequence[Signa
     migrate_v1(db, {s.name: s for s in signals})
     pdq = next((s for s in signals if isinstance(s, PdqSignal)), None)
     media = ItemMediaLoader(decode, pdq.distinct_frames if pdq is not None else list)  # a video's distinct frames
+    alert_log = AlertLog(db)  # the alert store: flood control and Watch read it too
     moderation = Moderation(db, signals, index.calibration, query.embed, media, settings.moderation, BankBook(db),
-                            AlertLog(db))  # fmt: skip
-    alerts = AlertHub(settings.moderation.alert_window_s)
+                            alert_log)  # fmt: skip
+    alerts = AlertHub(settings.moderation.alert_window_s, alert_log)
     parts = IngestParts(workers, index, moderation, alerts, decode, CaptionHub(settings.captions), settings.speech,
                         ingest=settings.ingest)  # fmt: skip
     return VigilService(parts, query, Admission(settings.server.max_streams), Lookup(moderation, describe_frames))

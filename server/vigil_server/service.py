@@ -7,6 +7,7 @@ alert delivery for the moderation calls. It starts and stops the workers in orde
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 
 from vigil_server.admission import Admission
@@ -21,6 +22,8 @@ from vigil_server.moderation import Lookup, Moderation
 from vigil_server.query import QueryEmbedder
 from vigil_server.types import (
     Alert,
+    AlertFilter,
+    AlertPage,
     AlertRecord,
     BankInfo,
     BankItem,
@@ -81,6 +84,7 @@ class VigilService:
         """Start the worker threads; call from the event loop that serves."""
         self.workers.start()
         self.index.start()
+        self.alerts.start()  # flood-control holds kept across a restart
 
     def stop(self) -> None:
         """Stop the workers, then close what they wrote to (blocking)."""
@@ -187,9 +191,14 @@ class VigilService:
     async def review_alert(self, alert_id: str, tenant: str, verdict: Verdict, reviewer: str, note: str) -> AlertRecord:
         return await self.moderation.review(alert_id, tenant, verdict, reviewer, note)
 
-    def watch(self, watch: WatchFilter) -> Subscription:
-        """Alerts that pass the filter, from this call on."""
-        return self.alerts.watch(watch)
+    def watch(self, watch: WatchFilter, resume_after: int | None = None) -> Subscription:
+        """Alerts that pass the filter, from this call on; with `resume_after`, the stored ones after it first."""
+        return self.alerts.watch(watch, resume_after)
+
+    async def list_alerts(self, alert_filter: AlertFilter, page_size: int) -> AlertPage:
+        """Stored alerts, oldest first, with their reviews: a page, and whether more may follow."""
+        alerts = await asyncio.to_thread(self.moderation.alert_log.page, alert_filter, page_size + 1)
+        return AlertPage(alerts[:page_size], len(alerts) > page_size)
 
     def _deliver(self, alerts: list[Alert]) -> int:
         for alert in alerts:

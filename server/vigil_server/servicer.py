@@ -17,6 +17,7 @@ from vigil_server.identity import current_tenant
 from vigil_server.rpc import current_stream, streaming, unary
 from vigil_server.service import VigilService
 from vigil_server.wire import alert_proto, chunks, event_proto, match_proto, search_query, stream_config
+from vigil_server.wire_alerts import alert_listing, alert_page_proto, watch_request
 from vigil_server.wire_captions import caption_event_proto, caption_request, segment_listing, segment_page_proto
 from vigil_server.wire_lookup import (
     alert_record_proto,
@@ -37,7 +38,6 @@ from vigil_server.wire_moderation import (
     object_id,
     standing_query_proto,
     standing_query_spec,
-    watch_filter,
 )
 
 
@@ -179,7 +179,8 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
     async def Watch(  # noqa: N802 - generated name
         self, request: vigil_pb2.WatchRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[vigil_pb2.Alert]:
-        subscription = self.state.ready().watch(replace(watch_filter(request), tenant=current_tenant()))
+        watch, resume_after = watch_request(request, current_tenant())
+        subscription = self.state.ready().watch(watch, resume_after)
         try:
             # Response headers now tell the client it is subscribed: alerts from here on reach it.
             await context.send_initial_metadata(())
@@ -227,3 +228,11 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
         alert_id, verdict, reviewer, note = review_request(request)
         record = await self.state.ready().review_alert(alert_id, current_tenant(), verdict, reviewer, note)
         return alert_record_proto(record)
+
+    @unary
+    async def ListAlerts(  # noqa: N802 - generated name
+        self, request: vigil_pb2.ListAlertsRequest, context: grpc.aio.ServicerContext
+    ) -> vigil_pb2.ListAlertsResponse:
+        listing = alert_listing(request, current_tenant())
+        page = await self.state.ready().list_alerts(listing.filter, listing.page_size)
+        return alert_page_proto(page, listing)

@@ -355,6 +355,9 @@ class Alert:
     from_archive: bool = False
     raised_at: float = 0.0
     tenant: str = DEFAULT_TENANT
+    sequence: int = 0  # its place in the alert store (review.py), set when stored; 0: not stored
+    replayed: bool = False  # sent from the store (Watch's replay), not as it was raised
+    review: Review | None = None  # the latest review, in listings
 
     @property
     def methods(self) -> tuple[MatchMethod, ...]:
@@ -417,6 +420,32 @@ class Review:
     reviewer: str
     note: str
     reviewed_at: float  # unix seconds
+
+
+class ReviewState(enum.Enum):
+    """Which stored alerts a listing returns, by their latest review."""
+
+    ANY = "any"
+    UNREVIEWED = "unreviewed"
+    CONFIRMED = "confirmed"
+    DISMISSED = "dismissed"
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """Which stored alerts a listing or a Watch replay reads: as WatchFilter, and by time, review and sequence."""
+
+    watch: WatchFilter
+    raised_after: float | None = None  # unix seconds, inclusive; None: no bound
+    raised_before: float | None = None  # exclusive
+    review: ReviewState = ReviewState.ANY
+    after_sequence: int = 0
+
+
+@dataclass(frozen=True)
+class AlertPage:
+    alerts: list[Alert]  # oldest first, with their reviews
+    more: bool  # a next page may hold more
 
 
 @dataclass(frozen=True)

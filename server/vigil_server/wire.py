@@ -347,9 +347,16 @@ def alert_proto(a: Alert) -> vigil_pb2.Alert:
         from_archive=a.from_archive,
         raised_at=a.raised_at,
         evidence=[vigil_pb2.Evidence(signal=e.signal, value=e.value, matched=e.matched) for e in a.evidence],
+        sequence=a.sequence,
+        replayed=a.replayed,
     )
     if a.hash_distance is not None:
         msg.hash_distance = a.hash_distance
     if a.fingerprint_score is not None:
         msg.fingerprint_score = a.fingerprint_score
+    if a.review is not None:
+        r = a.review
+        verdict = vigil_pb2.ReviewVerdict.Value("REVIEW_VERDICT_" + r.verdict.name)
+        msg.review.CopyFrom(vigil_pb2.AlertReview(verdict=verdict, reviewer=r.reviewer, note=r.note,
+                                                  reviewed_at=r.reviewed_at))  # fmt: skip
     return msg
