@@ -5,6 +5,9 @@ waiting item, then up to `max_batch - 1` more that arrive within `max_wait_s`, r
 function once, and answers each caller through its future. At most `max_pending` items wait:
 `submit(wait=True)` (ingest) waits for room, `submit(wait=False)` (search) fails fast with
 Overloaded.
+
+`on_batch`, when set (app.assemble sets it to the metrics' recorder), is called on the worker
+thread after each batch with the worker's name, the batch's size and the seconds it took.
 """
 
 from __future__ import annotations
@@ -47,6 +50,15 @@ class BatchWorker(Generic[In, Out]):
         self._thread = threading.Thread(target=self._serve, name=f"worker-{name}", daemon=True)
         self.batches_run = 0
         self.items_run = 0
+        self.on_batch: Callable[[str, int, float], None] | None = None  # (name, items, seconds) after each batch
+
+    def queued(self) -> int:
+        """Items queued and not yet taken into a batch (approximate: read without a lock)."""
+        return self._queue.qsize()
+
+    @property
+    def max_pending(self) -> int:
+        return self._options.max_pending
 
     def start(self) -> None:
         """Start the thread. Call from the event loop that will submit."""
@@ -107,6 +119,7 @@ class BatchWorker(Generic[In, Out]):
             live = [(item, fut) for item, fut in batch if fut.set_running_or_notify_cancel()]
             if not live:
                 continue
+            began = time.monotonic()
             try:
                 results = self._run_batch([item for item, _ in live])
                 if len(results) != len(live):  # a mismatch would kill this thread and strand every caller
@@ -118,5 +131,7 @@ class BatchWorker(Generic[In, Out]):
                 continue
             self.batches_run += 1
             self.items_run += len(live)
+            if self.on_batch is not None:
+                self.on_batch(self.name, len(live), time.monotonic() - began)
             for (_, fut), result in zip(live, results, strict=True):
                 fut.set_result(result)

@@ -114,6 +114,8 @@ class KeywordMatcher:
                 for match in self.pattern.finditer(strip_accents(text[:MAX_TEXT]), timeout=REGEX_TIMEOUT_S):
                     found[match.group(0)] += 1
             except TimeoutError:
-                log.warning("regex %r ran past %.2f s on a segment; counted as no match", self.pattern.pattern,
+                # The pattern is a query's text: only at DEBUG (texts are never logged at INFO or above).
+                log.warning("a standing query's regex ran past %.2f s on a segment; counted as no match",
                             REGEX_TIMEOUT_S)  # fmt: skip
+                log.debug("the regex that ran past its time: %r", self.pattern.pattern)
         return tuple(found), sum(found.values())

@@ -12,23 +12,77 @@ ERROR says something went wrong when nothing did. It appears once per collection
 the first start on an empty data directory (segments and copies), never on a restart, never with
 a Milvus server. Its message is only "Exception calling application: Method not implemented!";
 the method's name is in the traceback alone, so the filter looks at the exception, not the text.
+
+Two formats (`--log-format`): `text`, one line per record (FORMAT), and `json`, one JSON object per
+line: `time` (UTC, ISO 8601 with milliseconds), `level`, `logger`, `message`, then `tenant` and
+`stream` when the record is made while a call is served (the transport hands in `call_ids`, which
+reads them from the call's context), and `exception` with the traceback when there is one.
+
+What is never logged at INFO or above: transcripts, caption and on-screen text, query texts
+(standing queries' labels and regexes included), media bytes, API keys and tokens. Such text may
+appear at DEBUG only.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import PurePath
+from typing import TextIO
 
-__all__ = ["FORMAT", "configure_logging", "drop_lite_alloc_timestamp"]
+__all__ = ["FORMAT", "FORMATS", "CallIds", "JsonFormatter", "configure_logging", "drop_lite_alloc_timestamp", "handler"]
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # The generated pymilvus servicer method whose "not implemented" error is expected (see above).
 UNIMPLEMENTED_BY_LITE = ("pymilvus", "grpc_gen", "milvus_pb2_grpc.py", "AllocTimestamp")
+FORMATS = ("text", "json")
+# The ids of the call being served, those that are known: {"tenant": ..., "stream": ...}.
+CallIds = Callable[[], Mapping[str, str]]
 
 
-def configure_logging(level: str) -> None:
-    """Log to stderr at `level` (a name such as "INFO"), without the noise of the libraries we load."""
-    logging.basicConfig(level=level, format=FORMAT)
+def _no_ids() -> Mapping[str, str]:
+    return {}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line (see the module doc)."""
+
+    def __init__(self, call_ids: CallIds = _no_ids):
+        super().__init__()
+        self._call_ids = call_ids
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(self._call_ids())  # formatted on the thread (and in the context) that logged it
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def handler(log_format: str, call_ids: CallIds = _no_ids, stream: TextIO | None = None) -> logging.Handler:
+    """A handler writing to `stream` (default stderr) in `log_format` ("text" or "json")."""
+    if log_format not in FORMATS:
+        raise ValueError(f"log format {log_format!r}: choose one of {', '.join(FORMATS)}")
+    out = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    out.setFormatter(JsonFormatter(call_ids) if log_format == "json" else logging.Formatter(FORMAT))
+    return out
+
+
+def configure_logging(level: str, log_format: str = "text", call_ids: CallIds = _no_ids) -> None:
+    """Log to stderr at `level` (a name such as "INFO") in `log_format`, without the noise of the libraries we load.
+
+    `call_ids` gives the tenant and stream of the call being served, for the json format."""
+    logging.basicConfig(level=level, handlers=[handler(log_format, call_ids)])
     logging.getLogger("faiss").setLevel(logging.WARNING)  # Milvus Lite announces its CPU kernels
     # A filter on the logger that makes the record: records do not pass logger filters on their way
     # up to the root. Adding the same function twice is a no-op.

@@ -179,6 +179,11 @@ class ModelWorkers:
         for worker in self._workers:
             worker.stop()
 
+    @property
+    def batch_workers(self) -> list[BatchWorker[Any, Any]]:
+        """Every model's worker (for metrics: their queues and batches)."""
+        return list(self._workers)
+
     async def embed_text(self, text: str, wait: bool = True) -> np.ndarray:
         return await self._text.submit(text, wait)
 

@@ -150,7 +150,9 @@ class Moderation:
         stored = StoredQuery(query, vector, negative_matrix)
         await asyncio.to_thread(self.db.add_query, stored)
         self.rules.add_query(stored)
-        log.info("standing query %s added: %r threshold %.2f", query.query_id, query.label, query.threshold)
+        # Its label is often the query's text: only at DEBUG (texts are never logged at INFO or above).
+        log.info("standing query %s added: threshold %.2f", query.query_id, query.threshold)
+        log.debug("standing query %s: label %r", query.query_id, query.label)
         return query
 
     def queries(self, tenant: str) -> list[StandingQuery]:
