@@ -24,7 +24,17 @@ from tests.conftest import PHRASE_AT, Media
 from tests.inprocess import InProcessServer
 from tests.server_process import ServerProcess
 from vigil.v1 import vigil_pb2
-from vigil_client import AlertInfo, AlertWatch, MediaBytes, VigilClient, VigilError, cli, cli_moderation, media_kind
+from vigil_client import (
+    AlertInfo,
+    AlertWatch,
+    MediaBytes,
+    VigilClient,
+    VigilError,
+    cli,
+    cli_connection,
+    cli_moderation,
+    media_kind,
+)
 from vigil_client.moderation import bank_item_kind, example_proto
 
 CLI = [sys.executable, "-m", "vigil_client.cli"]
@@ -233,7 +243,7 @@ def fake_server(monkeypatch: pytest.MonkeyPatch, call: FakeWatchCall) -> list[di
     requests: list[dict[str, list[str]]] = []
 
     class FakeClient:
-        def __init__(self, target: str):
+        def __init__(self, target: str, *args: object, **connection: object):
             pass
 
         def __enter__(self) -> FakeClient:
@@ -247,7 +257,7 @@ def fake_server(monkeypatch: pytest.MonkeyPatch, call: FakeWatchCall) -> list[di
             call.headers = False  # so the CLI's "watching" line cannot land after the test has read stderr
             return AlertWatch(call)
 
-    monkeypatch.setattr(cli_moderation, "VigilClient", FakeClient)
+    monkeypatch.setattr(cli_connection, "VigilClient", FakeClient)  # what connect() builds
     return requests
 
 

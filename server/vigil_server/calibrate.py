@@ -12,6 +12,9 @@ how many standard deviations it lies above what an unrelated query scores agains
 modality. It ranks fairly across modalities and a threshold means the same for all of them.
 The statistics are updated as segments are stored (Welford's algorithm over probe cosines,
 |probes| values per segment) and saved as JSON in the data directory, so they survive restarts.
+The file also says when it was saved (`saved_at_ms`) and, per modality, how many segments it has
+seen: segments stored after the last save (lost when the process is killed) are seen again at the
+next start (app.load_calibrator tops the statistics up from the store).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import logging
 import math
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,16 +99,24 @@ class Calibrator:
         self._stats = {m: RunningStats() for m in Modality}
         self._lock = threading.Lock()
         self._unsaved = 0
+        self.saved_at_ms = 0  # when the loaded file was saved (unix ms); 0: no file, or one from before it was kept
         if path is not None and path.exists():
             self._load(path)
 
-    def observe(self, modality: Modality, vectors: np.ndarray) -> None:
-        """Account for newly stored segment vectors ([n, dim]) of one modality."""
+    def observe(self, modality: Modality, vectors: np.ndarray, save: bool = True) -> None:
+        """Account for newly stored segment vectors ([n, dim]) of one modality; saves every SAVE_EVERY
+        observations unless `save` is False (then the caller calls `save_if_due` when a batch is done, so
+        that every segment stored before a save is in it)."""
         cosines = np.asarray(vectors, dtype=np.float32).reshape(-1, self.probes.shape[1]) @ self.probes.T
         with self._lock:
             for row in cosines:
                 self._stats[modality].add(row)
             self._unsaved += len(cosines)
+        if save:
+            self.save_if_due()
+
+    def save_if_due(self) -> None:
+        with self._lock:
             due = self._unsaved >= SAVE_EVERY
         if due:
             self.save()
@@ -121,12 +133,18 @@ class Calibrator:
     def score(self, modality: Modality, cosine: float) -> float:
         return self.calibration(modality).score(cosine)
 
+    def segments(self, modality: Modality) -> int:
+        """How many segments of the modality the statistics account for."""
+        with self._lock:
+            return self._stats[modality].segments
+
     def save(self) -> None:
         if self.path is None:
             return
         with self._lock:
             state = {
                 "probes": len(self.probes),
+                "saved_at_ms": int(time.time() * 1000),
                 "modalities": {m.value: vars(s).copy() for m, s in self._stats.items()},
             }
             self._unsaved = 0
@@ -142,6 +160,7 @@ class Calibrator:
                 return
             for name, fields in state["modalities"].items():
                 self._stats[Modality(name)] = RunningStats(**fields)
+            self.saved_at_ms = int(state.get("saved_at_ms", 0))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("cannot read calibration %s (%s); starting afresh", path, exc)
 

@@ -11,18 +11,23 @@ modality's calibrated score, and merge. The store worker also feeds the keyword 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import numpy as np
 
 from vigil_server.batching import BatchOptions, BatchWorker
 from vigil_server.calibrate import Calibration, Calibrator
+from vigil_server.erasure_scope import ErasureScope, StoredSpan
 from vigil_server.keywords import KEYWORD_MODALITIES
 from vigil_server.listing import Cursor, SegmentPage, list_page
 from vigil_server.store import SegmentStore
 from vigil_server.types import Match, Modality, SearchFilter, Segment
 from vigil_server.word_index import WordHit, WordIndex
+
+# Store searches running at once; more wait their turn, and one whose call was cancelled (the client
+# gave up, or its deadline passed) while it waited never starts.
+MAX_CONCURRENT_SEARCHES = 4
 
 # A segment, its vector in the shared space and, for frames, its copy descriptor.
 StoreRow = tuple[Segment, np.ndarray, np.ndarray | None]
@@ -37,10 +42,16 @@ class SegmentIndex:
         # Keyword search (word_index.py): fed every stored segment with words, reads the rest back once.
         self.words = WordIndex(lambda: store.text_segments(tuple(sorted(KEYWORD_MODALITIES, key=lambda m: m.value))))
         self._inserter = BatchWorker[StoreRow, None]("store", self._insert, options)
+        self._searches = asyncio.Semaphore(MAX_CONCURRENT_SEARCHES)  # binds to the loop at first use
 
     def start(self) -> None:
         """Start the store worker; call from the event loop that will insert."""
         self._inserter.start()
+
+    @property
+    def batch_worker(self) -> BatchWorker[StoreRow, None]:
+        """The store worker (for metrics: its queue and batches)."""
+        return self._inserter
 
     def stop(self) -> None:
         """Finish pending inserts, save the calibration, close the store."""
@@ -61,7 +72,8 @@ class SegmentIndex:
         for modality in Modality:
             vectors = [vector for segment, vector, _ in batch if segment.modality is modality]
             if vectors:
-                self.calibrator.observe(modality, np.stack(vectors))
+                self.calibrator.observe(modality, np.stack(vectors), save=False)
+        self.calibrator.save_if_due()  # after the whole batch: a saved file accounts for every row stored before it
         return [None] * len(batch)
 
     def calibration(self, modality: Modality) -> Calibration:
@@ -80,13 +92,15 @@ class SegmentIndex:
             matches.sort(key=lambda m: m.score, reverse=True)
             return matches[:top_k]
 
-        return await asyncio.to_thread(run)
+        async with self._searches:
+            return await asyncio.to_thread(run)
 
     async def search_words(
         self, keywords: Sequence[tuple[str, tuple[str, ...]]], search_filter: SearchFilter, top_k: int
     ) -> list[WordHit]:
         """Segments holding any of the keywords ((as asked, folded words) pairs), best BM25 first."""
-        return await asyncio.to_thread(self.words.search, keywords, search_filter, top_k)
+        async with self._searches:
+            return await asyncio.to_thread(self.words.search, keywords, search_filter, top_k)
 
     async def rescore(
         self, vectors: Sequence[np.ndarray], hits: Sequence[Segment], tenant: str
@@ -112,7 +126,8 @@ class SegmentIndex:
                 matches.append((Match(segment, cosine, score), best))
             return matches
 
-        return await asyncio.to_thread(run)
+        async with self._searches:
+            return await asyncio.to_thread(run)
 
     async def list_segments(self, search_filter: SearchFilter, size: int, after: Cursor | None) -> SegmentPage:
         """Stored segments passing the filter, in time order, `size` at a time (listing.py)."""
@@ -121,6 +136,19 @@ class SegmentIndex:
     async def get(self, segment_id: str, tenant: str) -> tuple[Segment, np.ndarray] | None:
         """A stored segment and its vector, or None."""
         return await asyncio.to_thread(self.store.get, segment_id, tenant)
+
+    def erase(self, scope: ErasureScope, before: Callable[[list[StoredSpan]], None] | None = None) -> int:
+        """Delete the segments in scope and their copy descriptors, and forget their words; how many (blocking).
+
+        `before` sees each batch of segments before it goes (erasure.py erases what is about them first).
+        """
+
+        def each(spans: list[StoredSpan]) -> None:
+            if before is not None:
+                before(spans)
+            self.words.remove(s.segment_id for s in spans)
+
+        return self.store.erase(scope, each)
 
     def search_copies(self, descriptor: np.ndarray, tenant: str, since_ms: int, top_k: int) -> list[Match]:
         """Frames stored since `since_ms` (unix ms) by copy-descriptor cosine, nearest first (blocking)."""

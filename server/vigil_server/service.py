@@ -8,7 +8,9 @@ alert delivery for the moderation calls. It starts and stops the workers in orde
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from typing import cast
 
 from vigil_server.admission import Admission
 from vigil_server.alerts import AlertHub, Subscription
@@ -16,6 +18,7 @@ from vigil_server.captions import CaptionHub, CaptionWatch
 from vigil_server.errors import Unsupported
 from vigil_server.hybrid import HybridSearch
 from vigil_server.index import SegmentIndex
+from vigil_server.identity import NO_POLICY, TenantPolicy
 from vigil_server.ingest import IngestParts, IngestSession
 from vigil_server.listing import Cursor, SegmentPage
 from vigil_server.moderation import Lookup, Moderation
@@ -40,6 +43,7 @@ from vigil_server.types import (
     SearchQuery,
     StandingQuery,
     StandingQuerySpec,
+    SegmentStored,
     StreamConfig,
     Verdict,
     WatchFilter,
@@ -95,10 +99,21 @@ class VigilService:
 
     # -- streams and search
 
-    async def ingest(self, config: StreamConfig, chunks: AsyncIterator[Chunk]) -> AsyncIterator[IngestEvent]:
-        with self.admission.stream(config.tenant, config.stream_id):
-            async for event in IngestSession(self.parts, config).run(chunks):
-                yield event
+    async def ingest(
+        self, config: StreamConfig, chunks: AsyncIterator[Chunk], policy: TenantPolicy = NO_POLICY
+    ) -> AsyncIterator[IngestEvent]:
+        """Run one Ingest call within the tenant's limits (admission.py): streams, bytes per second, segments."""
+        stored = None
+        if policy.max_stored_segments is not None:
+            stored = await asyncio.to_thread(self.index.store.count_of_tenant, config.tenant)
+        with self.admission.stream(config.tenant, config.stream_id, policy, stored) as quota:
+            body = self.admission.metered(config.tenant, chunks, policy)
+            session = cast(AsyncGenerator[IngestEvent, None], IngestSession(self.parts, config).run(body))
+            async with contextlib.aclosing(session) as events:
+                async for event in events:
+                    yield event
+                    if isinstance(event, SegmentStored):
+                        quota.stored()  # ends the call once the tenant is at its max_stored_segments
 
     async def search(self, query: SearchQuery) -> list[Match]:
         """Search each modality (and passages' sentences, and keywords: hybrid.py), best first."""

@@ -6,19 +6,28 @@ decorators. The servicer talks to one object, the VigilService, once the models 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 
 import grpc
 
 from vigil.v1 import vigil_pb2, vigil_pb2_grpc
 from vigil_server.errors import InvalidRequest, NotReady
-from vigil_server.identity import current_tenant
+from vigil_server.identity import OPEN_DOOR, KeyBook, current_tenant
 from vigil_server.rpc import current_stream, streaming, unary
 from vigil_server.service import VigilService
+from vigil_server.types import HashListForm
 from vigil_server.wire import alert_proto, chunks, event_proto, match_proto, search_query, stream_config
 from vigil_server.wire_alerts import alert_listing, alert_page_proto, watch_request
-from vigil_server.wire_captions import caption_event_proto, caption_request, segment_listing, segment_page_proto
+from vigil_server.wire_captions import (
+    caption_event_proto,
+    caption_request,
+    delete_response_proto,
+    deleted_stream,
+    deleted_stretch,
+    segment_listing,
+    segment_page_proto,
+)
 from vigil_server.wire_lookup import (
     alert_record_proto,
     bank_proto,
@@ -30,14 +39,20 @@ from vigil_server.wire_lookup import (
     review_request,
 )
 from vigil_server.wire_moderation import (
+    EXPORT_PAGE,
+    ITEM_PAGE,
+    QUERY_PAGE,
     archive_window,
     bank_item_proto,
     bank_item_spec,
     bank_name,
     hash_list,
     object_id,
+    page_of,
+    page_request,
     standing_query_proto,
     standing_query_spec,
+    text_page,
 )
 
 
@@ -48,6 +63,8 @@ class ServerState:
     service: VigilService | None
     default_frame_rate: float
     max_chunk_bytes: int
+    keys: KeyBook | None = None  # API keys and tenant policies; None: auth off (identity.py)
+    on_rpc_finished: Callable[[str, str], None] | None = None  # (method, status code name) as each RPC ends: metrics
 
     def ready(self) -> VigilService:
         if self.service is None:
@@ -58,6 +75,16 @@ class ServerState:
 class VigilServicer(vigil_pb2_grpc.VigilServicer):
     def __init__(self, state: ServerState):
         self.state = state
+
+    @property
+    def rpc_finished(self) -> Callable[[str, str], None] | None:
+        """Told (method, status code name) as each RPC ends (rpc.py): the server's metrics; None: nobody."""
+        return self.state.on_rpc_finished
+
+    @property
+    def guard(self) -> KeyBook | None:
+        """Who may call what (rpc.py asks it on every RPC); None: auth off, every call the default tenant's admin."""
+        return self.state.keys
 
     @streaming
     async def Ingest(  # noqa: N802 - generated name
@@ -70,7 +97,8 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
         config = replace(stream_config(first.config, self.state.default_frame_rate), tenant=current_tenant())
         current_stream.set(config.stream_id)
         body = chunks(request_iterator, self.state.max_chunk_bytes)
-        async for event in service.ingest(config, body):
+        policy = (self.state.keys or OPEN_DOOR).policy(config.tenant)
+        async for event in service.ingest(config, body, policy):
             yield event_proto(event)
 
     @unary
@@ -89,6 +117,23 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
         listing = segment_listing(request, current_tenant())
         page = await self.state.ready().list_segments(listing.filter, listing.page_size, listing.after)
         return segment_page_proto(page, listing.filter)
+
+    @unary
+    async def DeleteStream(  # noqa: N802 - generated name
+        self, request: vigil_pb2.DeleteStreamRequest, context: grpc.aio.ServicerContext
+    ) -> vigil_pb2.DeleteResponse:
+        stream_id = deleted_stream(request)
+        current_stream.set(stream_id)
+        return delete_response_proto(await self.state.ready().delete_stream(current_tenant(), stream_id))
+
+    @unary
+    async def DeleteSegments(  # noqa: N802 - generated name
+        self, request: vigil_pb2.DeleteSegmentsRequest, context: grpc.aio.ServicerContext
+    ) -> vigil_pb2.DeleteResponse:
+        stream_id, start, end = deleted_stretch(request)
+        current_stream.set(stream_id)
+        erased = await self.state.ready().delete_segments(current_tenant(), stream_id, start, end)
+        return delete_response_proto(erased)
 
     @streaming
     async def WatchCaptions(  # noqa: N802 - generated name
@@ -120,8 +165,10 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
     async def ListStandingQueries(  # noqa: N802 - generated name
         self, request: vigil_pb2.ListStandingQueriesRequest, context: grpc.aio.ServicerContext
     ) -> vigil_pb2.ListStandingQueriesResponse:
+        size, offset = page_request(request.page_size, request.page_token, QUERY_PAGE)
         queries = self.state.ready().list_queries(current_tenant())
-        return vigil_pb2.ListStandingQueriesResponse(queries=[standing_query_proto(q) for q in queries])
+        page, token = page_of(queries, standing_query_proto, size, offset)
+        return vigil_pb2.ListStandingQueriesResponse(queries=page, next_page_token=token)
 
     @unary
     async def RemoveStandingQuery(  # noqa: N802 - generated name
@@ -145,8 +192,10 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
         self, request: vigil_pb2.ListBankItemsRequest, context: grpc.aio.ServicerContext
     ) -> vigil_pb2.ListBankItemsResponse:
         bank = bank_name(request.bank) if request.bank else ""
+        size, offset = page_request(request.page_size, request.page_token, ITEM_PAGE)
         items = self.state.ready().list_items(current_tenant(), bank)
-        return vigil_pb2.ListBankItemsResponse(items=[bank_item_proto(i) for i in items])
+        page, token = page_of(items, bank_item_proto, size, offset)
+        return vigil_pb2.ListBankItemsResponse(items=page, next_page_token=token)
 
     @unary
     async def RemoveBankItem(  # noqa: N802 - generated name
@@ -172,8 +221,10 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
         self, request: vigil_pb2.ExportHashesRequest, context: grpc.aio.ServicerContext
     ) -> vigil_pb2.ExportHashesResponse:
         bank, form, item_id = export_form(request)
+        size, offset = page_request(request.page_size, request.page_token, EXPORT_PAGE)
         text = self.state.ready().export_hashes(bank, current_tenant(), form, item_id)
-        return vigil_pb2.ExportHashesResponse(hash_list=text)
+        page, token = text_page(text, form is not HashListForm.VPDQ, size, offset)
+        return vigil_pb2.ExportHashesResponse(hash_list=page, next_page_token=token)
 
     @streaming
     async def Watch(  # noqa: N802 - generated name

@@ -308,6 +308,12 @@ class WorkerSettings:
 class SecuritySettings:
     """Who may call: API keys, tenants and their limits, TLS on the listener."""
 
+    api_keys: str = _flag("", "api-keys", "key file (JSON: hashed keys, tenant limits); empty and no "
+                          "VIGIL_API_KEY_*: auth off")  # fmt: skip
+    tls_cert: str = _flag("", "tls-cert", "PEM certificate chain of the listener; empty: plaintext")
+    tls_key: str = _flag("", "tls-key", "PEM private key of --tls-cert")
+    tls_client_ca: str = _flag("", "tls-client-ca", "PEM CA bundle; set: clients must show a certificate it signed (mTLS)")
+
 
 @dataclass(frozen=True)
 class LimitSettings:

@@ -22,6 +22,7 @@ import numpy as np
 from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
+from vigil_server.erasure_scope import ErasureScope, StoredSpan
 from vigil_server.errors import StoreUnavailable, Unsupported
 from vigil_server.types import Box, Match, Modality, SearchFilter, Segment
 
@@ -36,6 +37,7 @@ SHOT_FIELDS = ["text_boxes", "shot_start", "scene_score"]
 # ... and the frame detectors' (people, faces, explicit score): -1 stands for "not run" in the numbers.
 DETECTOR_FIELDS = ["explicit_score", "person_count", "face_count", "people_boxes"]
 MAX_BOXES = 4096  # characters of on-screen text boxes (JSON) stored per segment
+ERASE_BATCH = 1000  # segments read and deleted at a time by an erasure
 T = TypeVar("T")
 
 
@@ -78,6 +80,24 @@ def filter_expression(f: SearchFilter) -> str:
         terms.append(f"explicit_score >= {float(f.min_explicit_score)!r}")
     if f.exclude_ids:
         terms.append(f"segment_id not in [{', '.join(_quote(i) for i in f.exclude_ids)}]")
+    return " and ".join(terms)
+
+
+def erasure_expression(scope: ErasureScope) -> str:
+    """A Milvus boolean expression for the rows an erasure removes (both collections have these columns)."""
+    terms = []
+    if scope.tenant is not None:
+        terms.append(f"tenant == {_quote(scope.tenant)}")
+    elif scope.except_tenants:
+        terms.append(f"tenant not in [{', '.join(_quote(t) for t in scope.except_tenants)}]")
+    if scope.stream_id is not None:
+        terms.append(f"stream_id == {_quote(scope.stream_id)}")
+    if scope.start is not None:
+        terms.append(f"(end > {float(scope.start)!r} or start >= {float(scope.start)!r})")
+    if scope.end is not None:
+        terms.append(f"start < {float(scope.end)!r}")
+    if scope.stored_before is not None:
+        terms.append(f"created_at < {int(scope.stored_before * 1000)}")
     return " and ".join(terms)
 
 
@@ -176,8 +196,13 @@ class SegmentStore:
                 return fn()
             except (MilvusException, grpc.RpcError) as exc:
                 if attempt == self.settings.retries or not _retriable(exc):
-                    raise StoreUnavailable(f"the Milvus store failed: {exc}") from exc
-                log.warning("Milvus call failed (%s); retry %d", exc, attempt + 1)
+                    # The detail may hold a filter expression with client input: the log has it, the client not.
+                    log.warning("Milvus call failed: %s", type(exc).__name__)
+                    log.debug("Milvus call failed: %s", exc)
+                    raise StoreUnavailable("the Milvus store failed; retry later (the server log has the "
+                                           "details at debug level)") from exc  # fmt: skip
+                log.warning("Milvus call failed (%s); retry %d", type(exc).__name__, attempt + 1)
+                log.debug("Milvus call failed: %s", exc)
                 time.sleep(0.2 * 2**attempt)
         raise AssertionError("unreachable")
 
@@ -350,18 +375,88 @@ class SegmentStore:
         )
         return {row["segment_id"]: np.asarray(row["vector"], dtype=np.float32) for row in rows}
 
-    def sample_vectors(self, modality: Modality, limit: int) -> np.ndarray:
-        """Up to `limit` stored vectors of one modality (to rebuild calibration statistics)."""
+    def sample_vectors(self, modality: Modality, limit: int, stored_after_ms: int = 0) -> np.ndarray:
+        """Up to `limit` stored vectors of one modality, stored at or after `stored_after_ms` (unix ms; to
+        rebuild or top up calibration statistics)."""
+        expression = f"modality == {_quote(modality.value)}"
+        if stored_after_ms:
+            expression += f" and created_at >= {int(stored_after_ms)}"
+        rows = self._call(
+            lambda: self._client.query(
+                self.collection,
+                filter=expression,
+                output_fields=["vector"],
+                limit=limit,
+                timeout=self.settings.timeout_s,
+                consistency_level="Strong",
+            )
+        )
+        return np.asarray([r["vector"] for r in rows], dtype=np.float32).reshape(-1, self.dim)
+
+    def count_modality(self, modality: Modality) -> int:
+        """How many segments of one modality are stored, all tenants together (for calibration)."""
         rows = self._call(
             lambda: self._client.query(
                 self.collection,
                 filter=f"modality == {_quote(modality.value)}",
-                output_fields=["vector"],
-                limit=limit,
+                output_fields=["count(*)"],
                 timeout=self.settings.timeout_s,
+                consistency_level="Strong",
             )
         )
-        return np.asarray([r["vector"] for r in rows], dtype=np.float32).reshape(-1, self.dim)
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    def erase(self, scope: ErasureScope, before: Callable[[list[StoredSpan]], None], batch: int = ERASE_BATCH) -> int:
+        """Delete the segments in scope, `batch` at a time, and their copy descriptors; returns how many segments.
+
+        `before` sees each batch just before it is deleted (and may raise to stop: what it saw stays
+        stored). Deletes are durable when this returns (Milvus Lite writes them through; a server logs them).
+        """
+        expression = erasure_expression(scope)
+        erased = 0
+        previous: set[str] = set()  # the batch deleted last: never read back, unless a delete is not yet visible
+        while True:
+            rows = self._call(
+                lambda: self._client.query(
+                    self.collection,
+                    filter=expression,
+                    output_fields=["segment_id", "tenant", "stream_id", "start", "end"],
+                    limit=batch,
+                    timeout=self.settings.timeout_s,
+                    consistency_level="Strong",  # what was deleted is gone from the next read
+                )
+            )
+            spans = [StoredSpan(r["segment_id"], r["tenant"], r["stream_id"], float(r["start"]), float(r["end"]))
+                     for r in rows if r["segment_id"] not in previous]  # fmt: skip
+            if not spans:
+                if rows:
+                    log.warning("%d deleted segments are still read back; the next erasure retries them", len(rows))
+                break
+            before(spans)
+            self._delete(self.collection, f"segment_id in [{', '.join(_quote(s.segment_id) for s in spans)}]")
+            erased += len(spans)
+            previous = {s.segment_id for s in spans}
+            if len(rows) < batch:
+                break
+        if self.descriptor_dim:
+            self._delete(self.copies, expression)
+        return erased
+
+    def _delete(self, collection: str, expression: str) -> None:
+        self._call(lambda: self._client.delete(collection, filter=expression, timeout=self.settings.timeout_s))
+
+    def count_of_tenant(self, tenant: str) -> int:
+        """How many segments (every modality) the tenant has stored (for its max_stored_segments)."""
+        rows = self._call(
+            lambda: self._client.query(
+                self.collection,
+                filter=f"tenant == {_quote(tenant)}",
+                output_fields=["count(*)"],
+                timeout=self.settings.timeout_s,
+                consistency_level="Session",
+            )
+        )
+        return int(rows[0]["count(*)"]) if rows else 0
 
     def count(self) -> int:
         stats = self._call(lambda: self._client.get_collection_stats(self.collection))

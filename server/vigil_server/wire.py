@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from vigil.v1 import vigil_pb2
 from vigil_server.decode import CONTAINER_FORMATS, FORMATS, RAW_PCM_FORMATS
 from vigil_server.errors import InvalidRequest, TooLarge
+from vigil_server.keywords import MAX_KEYWORD_CHARS
 from vigil_server.settings import MAX_FRAME_RATE
 from vigil_server.types import (
     Alert,
@@ -42,6 +43,7 @@ from vigil_server.types import (
 )
 
 STREAM_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+OBJECT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")  # segment, query, item and alert ids (the server makes uuid hex)
 LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 MAX_QUERY_CHARS = 2000
 MAX_PASSAGE_CHARS = 20000
@@ -49,6 +51,10 @@ MAX_QUERY_MEDIA_BYTES = 16 << 20
 MAX_ID_CHARS = 64  # segment, query and item ids
 DEFAULT_TOP_K = 10
 MAX_TOP_K = 1000
+MAX_STREAM_IDS = 100  # per search, standing query or watch
+MAX_MODALITY_ENTRIES = 16  # of a modalities list, duplicates included (they are dropped)
+MAX_SEARCH_KEYWORDS = 16
+MAX_ECHO_CHARS = 80  # of client input repeated in an error message
 
 MODALITY_TO_PROTO = {
     Modality.FRAME: vigil_pb2.MODALITY_FRAME,
@@ -69,13 +75,43 @@ PACING = {vigil_pb2.PACING_LIVE: Pacing.LIVE, vigil_pb2.PACING_UPLOAD: Pacing.UP
 # -- protobuf -> dataclasses ------------------------------------------------------------------
 
 
+def echo(value: object) -> str:
+    """Client input for an error message: its repr, cut to MAX_ECHO_CHARS."""
+    text = repr(value)
+    return text if len(text) <= MAX_ECHO_CHARS else text[: MAX_ECHO_CHARS - 3] + "..."
+
+
+def finite(value: float, field: str) -> float:
+    if not math.isfinite(value):
+        raise InvalidRequest(f"{field} must be a finite number, got {value}", field=field)
+    return float(value)
+
+
+def time_range(msg: vigil_pb2.TimeRange) -> tuple[float, float | None]:
+    """(start, end) of a request's time range; end None for no upper bound (end <= 0)."""
+    start = finite(msg.start, "time_range.start")
+    end = finite(msg.end, "time_range.end") if msg.end > 0 else None
+    if end is not None and end <= start:
+        raise InvalidRequest(
+            "time_range.end must be after time_range.start (or <= 0 for no upper bound)", field="time_range.end"
+        )
+    return start, end
+
+
+def id_value(value: str, field: str, what: str = "an id as returned by the server") -> str:
+    if not OBJECT_ID.match(value):
+        raise InvalidRequest(f"{field} must be {what} (1-{MAX_ID_CHARS} characters from [A-Za-z0-9._:-])",
+                             field=field)  # fmt: skip
+    return value
+
+
 def stream_config(msg: vigil_pb2.StreamConfig, default_frame_rate: float) -> StreamConfig:
     if not STREAM_ID.match(msg.stream_id):
         raise InvalidRequest("config.stream_id must be 1-128 characters from [A-Za-z0-9._:-]", field="config.stream_id")
     fmt = msg.format.lower()
     if fmt not in FORMATS:
         raise InvalidRequest(
-            f"config.format {msg.format!r} is not supported; use one of {', '.join(sorted(FORMATS))}",
+            f"config.format {echo(msg.format)} is not supported; use one of {', '.join(sorted(FORMATS))}",
             field="config.format",
         )
     if fmt in RAW_PCM_FORMATS and not (8000 <= msg.sample_rate <= 192_000 and 1 <= msg.channels <= 8):
@@ -89,7 +125,7 @@ def stream_config(msg: vigil_pb2.StreamConfig, default_frame_rate: float) -> Str
         )
     if msg.language and not LANGUAGE.match(msg.language):
         raise InvalidRequest(
-            f"config.language must be an ISO 639-1 code such as 'en', got {msg.language!r}", field="config.language"
+            f"config.language must be an ISO 639-1 code such as 'en', got {echo(msg.language)}", field="config.language"
         )
     if not (math.isfinite(msg.time_offset) and msg.time_offset >= 0):
         raise InvalidRequest("config.time_offset must be a finite number of seconds >= 0", field="config.time_offset")
@@ -119,11 +155,7 @@ async def chunks(requests: AsyncIterator[vigil_pb2.IngestRequest], max_bytes: in
 def query_item(msg: vigil_pb2.SearchRequest) -> QueryItem:
     kind = msg.WhichOneof("query")
     if kind == "segment_id":
-        if not msg.segment_id or len(msg.segment_id) > MAX_ID_CHARS:
-            raise InvalidRequest(
-                "SearchRequest.segment_id must be a segment id as returned by Ingest or Search", field="segment_id"
-            )
-        return SegmentRef(msg.segment_id)
+        return SegmentRef(id_value(msg.segment_id, "segment_id", "a segment id as returned by Ingest or Search"))
     if kind == "passage":
         if not msg.passage.strip() or len(msg.passage) > MAX_PASSAGE_CHARS:
             raise InvalidRequest(
@@ -157,8 +189,9 @@ def example_item(msg: vigil_pb2.SearchRequest | vigil_pb2.QueryExample, kind: st
     fmt = clip.format.lower()
     if fmt not in CONTAINER_FORMATS:
         raise InvalidRequest(
-            f"{kind}.format {clip.format!r} is not supported for query clips; "
-            f"use one of {', '.join(sorted(CONTAINER_FORMATS))}"
+            f"{kind}.format {echo(clip.format)} is not supported for query clips; "
+            f"use one of {', '.join(sorted(CONTAINER_FORMATS))}",
+            field=_field(where, f"{kind}.format"),
         )
     return AudioClip(clip.data, fmt) if kind == "audio" else VideoClip(clip.data, fmt)
 
@@ -178,18 +211,15 @@ def _check_size(kind: str, size: int) -> None:
 def search_query(msg: vigil_pb2.SearchRequest) -> SearchQuery:
     item = query_item(msg)
     top_k = msg.top_k or DEFAULT_TOP_K
-    if top_k > MAX_TOP_K:
-        raise InvalidRequest(f"top_k must be at most {MAX_TOP_K}", field="top_k")
+    if not 0 < top_k <= MAX_TOP_K:
+        raise InvalidRequest(f"top_k must be 1-{MAX_TOP_K} (0: {DEFAULT_TOP_K})", field="top_k")
     modalities = modality_list(msg.modalities, "SearchRequest")
-    start = end = None
+    start: float | None = None
+    end: float | None = None
     if msg.HasField("time_range"):
-        start = msg.time_range.start
-        end = msg.time_range.end if msg.time_range.end > 0 else None
-        if end is not None and end <= start:
-            raise InvalidRequest(
-                "time_range.end must be after time_range.start (or <= 0 for no upper bound)", field="time_range.end"
-            )
-    stream_ids(msg.stream_ids)
+        start, end = time_range(msg.time_range)
+    streams = stream_ids(msg.stream_ids)
+    keywords = search_keywords(msg.keywords)
     if msg.keyword_mode not in KEYWORD_MODE_FROM_PROTO:
         raise InvalidRequest(f"unknown keyword_mode {msg.keyword_mode}", field="keyword_mode")
     mode = KEYWORD_MODE_FROM_PROTO[msg.keyword_mode] or (KeywordMode.HYBRID if msg.keywords else KeywordMode.NONE)
@@ -198,12 +228,12 @@ def search_query(msg: vigil_pb2.SearchRequest) -> SearchQuery:
         top_k=top_k,
         filter=SearchFilter(
             modalities=modalities,
-            stream_ids=tuple(msg.stream_ids),
+            stream_ids=streams,
             start=start,
             end=end,
             min_explicit_score=explicit_score(msg.min_explicit_score, "min_explicit_score"),
         ),
-        keywords=tuple(msg.keywords),
+        keywords=keywords,
         keyword_mode=mode,
     )
 
@@ -215,20 +245,39 @@ def explicit_score(value: float, field: str) -> float:
     return float(value)
 
 
-def modality_list(values: Iterable[vigil_pb2.Modality], where: str) -> tuple[Modality, ...]:
-    modalities = []
+def modality_list(values: Sequence[vigil_pb2.Modality], where: str) -> tuple[Modality, ...]:
+    """The modalities, each once, in the order first given."""
+    if len(values) > MAX_MODALITY_ENTRIES:
+        raise InvalidRequest(f"{where}.modalities has {len(values)} entries; name each modality once "
+                             f"(there are {len(MODALITY_FROM_PROTO)})", field="modalities")  # fmt: skip
+    modalities: dict[Modality, None] = {}
     for value in values:
         if value not in MODALITY_FROM_PROTO:
             raise InvalidRequest(f"unknown modality {value} in {where}.modalities", field="modalities")
-        modalities.append(MODALITY_FROM_PROTO[value])
+        modalities[MODALITY_FROM_PROTO[value]] = None
     return tuple(modalities)
 
 
-def stream_ids(values: Iterable[str]) -> tuple[str, ...]:
+def stream_ids(values: Sequence[str], field: str = "stream_ids") -> tuple[str, ...]:
+    """Stream ids, each once, in the order first given; at most MAX_STREAM_IDS."""
+    if len(values) > MAX_STREAM_IDS:
+        raise InvalidRequest(f"{field} has {len(values)} entries; the limit is {MAX_STREAM_IDS}", field=field)
     for stream_id in values:
         if not STREAM_ID.match(stream_id):
-            raise InvalidRequest(f"stream id {stream_id!r} is not valid", field="stream_ids")
-    return tuple(values)
+            raise InvalidRequest(f"{field}: stream id {echo(stream_id)} is not 1-128 characters from "
+                                 "[A-Za-z0-9._:-]", field=field)  # fmt: skip
+    return tuple(dict.fromkeys(values))
+
+
+def search_keywords(values: Sequence[str]) -> tuple[str, ...]:
+    if len(values) > MAX_SEARCH_KEYWORDS:
+        raise InvalidRequest(f"keywords has {len(values)} entries; the limit is {MAX_SEARCH_KEYWORDS}",
+                             field="keywords")  # fmt: skip
+    for keyword in values:
+        if len(keyword) > MAX_KEYWORD_CHARS:
+            raise InvalidRequest(f"keywords has a keyword of {len(keyword)} characters; the limit is "
+                                 f"{MAX_KEYWORD_CHARS}", field="keywords")  # fmt: skip
+    return tuple(dict.fromkeys(values))
 
 
 # -- dataclasses -> protobuf ------------------------------------------------------------------

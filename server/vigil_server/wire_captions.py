@@ -1,16 +1,18 @@
-"""Protobuf <-> dataclasses for segment listings and live captions: requests are checked here."""
+"""Protobuf <-> dataclasses for segment listings, erasure and live captions: requests are checked here."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from vigil.v1 import vigil_pb2
 from vigil_server.captions import Caption, CaptionEvent, CaptionKind, CaptionProgress, FeedState
+from vigil_server.erasure import Erased
 from vigil_server.errors import InvalidRequest
 from vigil_server.listing import Cursor, SegmentPage, decode_token, encode_token
 from vigil_server.settings import MAX_CAPTION_REPLAY, MAX_PAGE_SIZE
 from vigil_server.types import SearchFilter
-from vigil_server.wire import STREAM_ID, modality_list, segment_proto
+from vigil_server.wire import STREAM_ID, modality_list, segment_proto, time_range
 
 DEFAULT_PAGE_SIZE = 100
 MAX_TOKEN_CHARS = 512
@@ -46,16 +48,12 @@ def _stream_id(value: str) -> str:
 def segment_listing(msg: vigil_pb2.ListSegmentsRequest, tenant: str) -> SegmentListing:
     stream_id = _stream_id(msg.stream_id)
     page_size = msg.page_size or DEFAULT_PAGE_SIZE
-    if page_size > MAX_PAGE_SIZE:
-        raise InvalidRequest(f"page_size must be at most {MAX_PAGE_SIZE}", field="page_size")
-    start = end = None
+    if not 0 < page_size <= MAX_PAGE_SIZE:
+        raise InvalidRequest(f"page_size must be 1-{MAX_PAGE_SIZE} (0: {DEFAULT_PAGE_SIZE})", field="page_size")
+    start: float | None = None
+    end: float | None = None
     if msg.HasField("time_range"):
-        start = msg.time_range.start
-        end = msg.time_range.end if msg.time_range.end > 0 else None
-        if end is not None and end <= start:
-            raise InvalidRequest(
-                "time_range.end must be after time_range.start (or <= 0 for no upper bound)", field="time_range.end"
-            )
+        start, end = time_range(msg.time_range)
     modalities = modality_list(msg.modalities, "ListSegmentsRequest")
     search_filter = SearchFilter(tenant, modalities, (stream_id,), start, end)
     if len(msg.page_token) > MAX_TOKEN_CHARS:
@@ -67,6 +65,34 @@ def segment_listing(msg: vigil_pb2.ListSegmentsRequest, tenant: str) -> SegmentL
 def segment_page_proto(page: SegmentPage, search_filter: SearchFilter) -> vigil_pb2.ListSegmentsResponse:
     token = encode_token(page.cursor, search_filter) if page.cursor is not None else ""
     return vigil_pb2.ListSegmentsResponse(segments=[segment_proto(s) for s in page.segments], next_page_token=token)
+
+
+def deleted_stream(msg: vigil_pb2.DeleteStreamRequest) -> str:
+    return _stream_id(msg.stream_id)
+
+
+def deleted_stretch(msg: vigil_pb2.DeleteSegmentsRequest) -> tuple[str, float, float]:
+    """(stream id, start, end) of a DeleteSegments request: both ends finite, end after start."""
+    stream_id = _stream_id(msg.stream_id)
+    if not msg.HasField("time_range"):
+        raise InvalidRequest(
+            "time_range is required: the stream seconds to erase (DeleteStream erases a whole stream)",
+            field="time_range",
+        )
+    start, end = msg.time_range.start, msg.time_range.end
+    for value, name in ((start, "time_range.start"), (end, "time_range.end")):
+        if not math.isfinite(value):
+            raise InvalidRequest(f"{name} must be a finite number of stream seconds, got {value}", field=name)
+    if end <= start:
+        raise InvalidRequest(f"time_range.end ({end:g}) must be after time_range.start ({start:g})",
+                             field="time_range.end")  # fmt: skip
+    return stream_id, start, end
+
+
+def delete_response_proto(erased: Erased) -> vigil_pb2.DeleteResponse:
+    return vigil_pb2.DeleteResponse(
+        segments_deleted=erased.segments, alerts_deleted=erased.alerts, archive_entries_deleted=erased.archive_entries
+    )
 
 
 def caption_request(msg: vigil_pb2.WatchCaptionsRequest) -> CaptionRequest:

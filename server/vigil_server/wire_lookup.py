@@ -23,7 +23,7 @@ from vigil_server.types import (
     ReferenceKind,
     Verdict,
 )
-from vigil_server.wire import ALERT_KIND_TO_PROTO, MAX_ID_CHARS, MAX_QUERY_MEDIA_BYTES, METHOD_TO_PROTO
+from vigil_server.wire import ALERT_KIND_TO_PROTO, MAX_ID_CHARS, MAX_QUERY_MEDIA_BYTES, METHOD_TO_PROTO, echo
 from vigil_server.wire_moderation import KIND_FROM_PROTO, bank_item_proto, bank_name, object_id
 
 MAX_LOOKUP_HASHES = 1000  # hashes per MatchHashes
@@ -62,7 +62,7 @@ async def match_file_request(requests: AsyncIterator[vigil_pb2.MatchFileRequest]
     fmt = header.format.lower()
     if kind is not ReferenceKind.IMAGE and fmt not in CONTAINER_FORMATS:
         raise InvalidRequest(
-            f"header.format {header.format!r} is not supported for {kind.value} files; "
+            f"header.format {echo(header.format)} is not supported for {kind.value} files; "
             f"use one of {', '.join(sorted(CONTAINER_FORMATS))}",
             field="header.format",
         )
@@ -108,6 +108,9 @@ def bank_settings_change(msg: vigil_pb2.SetBankSettingsRequest) -> BankSettingsC
     if len(msg.thresholds) + len(msg.clear_thresholds) > MAX_THRESHOLDS:
         raise TooLarge(f"set or clear at most {MAX_THRESHOLDS} thresholds per call", field="thresholds")
     thresholds = []
+    for name in [*msg.thresholds, *msg.clear_thresholds]:
+        if not name or len(name) > MAX_ID_CHARS:
+            raise InvalidRequest(f"threshold names are signal names such as pdq, got {echo(name)}", field="thresholds")
     for name, value in sorted(msg.thresholds.items()):
         if not math.isfinite(value):
             raise InvalidRequest(f"thresholds[{name}] must be a finite number", field=f"thresholds[{name}]")
@@ -117,7 +120,7 @@ def bank_settings_change(msg: vigil_pb2.SetBankSettingsRequest) -> BankSettingsC
         enabled=msg.enabled if msg.HasField("enabled") else None,
         allow_list=msg.allow_list if msg.HasField("allow_list") else None,
         thresholds=tuple(thresholds),
-        clear_thresholds=tuple(msg.clear_thresholds),
+        clear_thresholds=tuple(dict.fromkeys(msg.clear_thresholds)),
     )
 
 

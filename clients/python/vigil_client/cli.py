@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from vigil_client.cli_captions import add_caption_commands
+from vigil_client.cli_connection import add_connection_flags, connect
 from vigil_client.cli_hash_sharing import add_hash_sharing_commands
 from vigil_client.cli_moderation import add_moderation_commands, describe_alert
-from vigil_client.client import DEFAULT_CHUNK_BYTES, DEFAULT_SERVER, SegmentInfo, VigilClient
+from vigil_client.client import DEFAULT_CHUNK_BYTES, DEFAULT_SERVER, SegmentInfo
 from vigil_client.errors import VigilError
 from vigil_client.media import FORMAT_BY_EXTENSION, MODALITIES, MediaBytes, read_chunks
 from vigil_client.moderation import AlertInfo
@@ -58,7 +59,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     alerts = 0
     source = _open(args.path)
     try:
-        with VigilClient(args.server) as client:
+        with connect(args) as client:
             events = client.ingest(
                 read_chunks(source, args.chunk_kib << 10),
                 stream_id,
@@ -128,7 +129,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"vigil: {exc}", file=sys.stderr)
         return 2
     try:
-        with VigilClient(args.server) as client:
+        with connect(args) as client:
             matches = client.search(
                 **query,  # type: ignore[arg-type]
                 top_k=args.top_k,
@@ -154,7 +155,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    with VigilClient(args.server) as client:
+    with connect(args) as client:
         try:
             if args.wait:
                 client.wait_serving(args.wait)
@@ -218,6 +219,7 @@ def parser() -> argparse.ArgumentParser:
 
     add_hash_sharing_commands(sub, add_moderation_commands(sub))
     add_caption_commands(sub)
+    add_connection_flags(p)  # last: every command gets them
     return p
 
 

@@ -28,6 +28,7 @@ from vigil_client.captions import (
     StreamState,
     merge_sound,
 )
+from vigil_client.cli_connection import connect
 from vigil_client.client import DEFAULT_CHUNK_BYTES, SegmentInfo, VigilClient
 from vigil_client.errors import VigilError
 from vigil_client.media import FORMAT_BY_EXTENSION, read_chunks
@@ -44,7 +45,7 @@ def _caption_of(segment: SegmentInfo) -> CaptionInfo:
 
 def cmd_transcript(args: argparse.Namespace) -> int:
     try:
-        with VigilClient(args.server) as client, ExitStack() as stack:
+        with connect(args) as client, ExitStack() as stack:
             out = sys.stdout if args.output in (None, "-") else stack.enter_context(open(args.output, "w"))
             segments = client.iter_segments(args.stream, modalities=["speech", "sound"], start=args.start, end=args.end)
             if args.format == "json":
@@ -159,7 +160,7 @@ def cmd_captions(args: argparse.Namespace) -> int:
             source = sys.stdin.buffer if args.path == "-" else stack.enter_context(open(args.path, "rb"))
             out: TextIO = sys.stdout if args.output in (None, "-") else stack.enter_context(open(args.output, "w"))
             described = stack.enter_context(open(args.descriptions, "w")) if args.descriptions else None
-            client = stack.enter_context(VigilClient(args.server))
+            client = stack.enter_context(connect(args))
             finals_only = not terminal.enabled  # interims cost the server a transcription each
             captions = client.watch_captions(
                 args.stream, descriptions=described is not None, finals_only=finals_only, replay=0

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from vigil_client.cli_connection import connect
 from vigil_client.cli_moderation import _reports_errors, describe_item
-from vigil_client.client import VigilClient
 from vigil_client.hash_sharing import AlertRecordInfo, BankInfo, LookupMatchInfo
 from vigil_client.media import KINDS
 
@@ -52,7 +52,7 @@ def cmd_match(args: argparse.Namespace) -> int:
     if bool(args.path) == bool(hashes):
         print("vigil: match takes a FILE, or hashes (--pdq, --md5, --sha256, --vpdq), not both", file=sys.stderr)
         return 2
-    with VigilClient(args.server) as client:
+    with connect(args) as client:
         if args.path:
             matches = client.match_file(args.path, kind=args.kind, format=args.format)
         else:
@@ -76,7 +76,7 @@ def _threshold(text: str) -> tuple[str, float]:
 
 @_reports_errors("bank settings")
 def cmd_bank_settings(args: argparse.Namespace) -> int:
-    with VigilClient(args.server) as client:
+    with connect(args) as client:
         bank = client.set_bank(args.bank, enabled=args.enabled, allow_list=args.allow_list,
                                thresholds=dict(args.threshold), clear_thresholds=args.clear_threshold)  # fmt: skip
     print(json.dumps(bank.as_json()) if args.json else describe_bank(bank))
@@ -85,7 +85,7 @@ def cmd_bank_settings(args: argparse.Namespace) -> int:
 
 @_reports_errors("bank banks")
 def cmd_bank_banks(args: argparse.Namespace) -> int:
-    with VigilClient(args.server) as client:
+    with connect(args) as client:
         banks, defaults = client.list_banks()
     for bank in banks:
         print(json.dumps(bank.as_json()) if args.json else describe_bank(bank))
@@ -97,7 +97,7 @@ def cmd_bank_banks(args: argparse.Namespace) -> int:
 
 @_reports_errors("alert review")
 def cmd_alert_review(args: argparse.Namespace) -> int:
-    with VigilClient(args.server) as client:
+    with connect(args) as client:
         record = client.review_alert(args.id, args.verdict, reviewer=args.reviewer, note=args.note)
     print(json.dumps(record.as_json()) if args.json else describe_record(record))
     return 0

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vigil_client.client import AlertWatch, VigilClient
+from vigil_client.cli_connection import connect
+from vigil_client.client import AlertWatch
 from vigil_client.errors import VigilError
 from vigil_client.media import KINDS, MODALITIES, media_kind
 from vigil_client.moderation import AlertInfo, BankItemInfo, Example, StandingQueryInfo
@@ -110,7 +111,7 @@ def cmd_query_add(args: argparse.Namespace) -> int:
         print("vigil: query add takes TEXT, or at least one --example, --keyword, --regex or --min-explicit-score",
               file=sys.stderr)  # fmt: skip
         return 2
-    with VigilClient(args.server) as client:
+    with connect(args) as client:
         query = client.add_query(args.text or "", examples=examples, negatives=negatives, modalities=args.modality,
                                  stream_ids=args.stream, threshold=args.threshold, label=args.label,
                                  keywords=args.keyword, regex=args.regex, keyword_rule=args.keyword_rule,
@@ -121,7 +122,7 @@ def cmd_query_add(args: argparse.Namespace) -> int:
 
 @_reports_errors("query list")
 def cmd_query_list(args: argparse.Namespace) -> int:
-    with VigilClient(args.server) as client:
+    with connect(args) as client:
         queries = client.list_queries()
     for query in queries:
         print(json.dumps(query.as_json()) if args.json else describe_query(query))
@@ -130,7 +131,7 @@ def cmd_query_list(args: argparse.Namespace) -> int:
 
 @_reports_errors("query remove")
 def cmd_query_remove(args: argparse.Namespace) -> int:
-    with VigilClient(args.server) as client:
+    with connect(args) as client:
         client.remove_query(args.id)
     print(f"removed query {args.id}")
     return 0
@@ -138,7 +139,7 @@ def cmd_query_remove(args: argparse.Namespace) -> int:
 
 @_reports_errors("bank add")
 def cmd_bank_add(args: argparse.Namespace) -> int:
-    with VigilClient(args.server) as client:
+    with connect(args) as client:
         added = client.add_bank_item(args.path, bank=args.bank, kind=args.kind, format=args.format, label=args.label,
                                      external_id=args.external_id, archive_window=args.archive_window)  # fmt: skip
     if args.json:
@@ -150,7 +151,7 @@ def cmd_bank_add(args: argparse.Namespace) -> int:
 
 @_reports_errors("bank list")
 def cmd_bank_list(args: argparse.Namespace) -> int:
-    with VigilClient(args.server) as client:
+    with connect(args) as client:
         items = client.list_bank_items(args.bank)
     for item in items:
         print(json.dumps(item.as_json()) if args.json else describe_item(item))
@@ -159,7 +160,7 @@ def cmd_bank_list(args: argparse.Namespace) -> int:
 
 @_reports_errors("bank remove")
 def cmd_bank_remove(args: argparse.Namespace) -> int:
-    with VigilClient(args.server) as client:
+    with connect(args) as client:
         client.remove_bank_item(args.id)
     print(f"removed bank item {args.id}")
     return 0
@@ -168,7 +169,7 @@ def cmd_bank_remove(args: argparse.Namespace) -> int:
 @_reports_errors("bank import")
 def cmd_bank_import(args: argparse.Namespace) -> int:
     text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
-    with VigilClient(args.server) as client:
+    with connect(args) as client:
         done = client.import_hashes(text, bank=args.bank, label=args.label, archive_window=args.archive_window,
                                     signal_type=args.type, external_id=args.external_id)  # fmt: skip
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(done.signals.items()))
@@ -178,7 +179,7 @@ def cmd_bank_import(args: argparse.Namespace) -> int:
 
 @_reports_errors("bank export")
 def cmd_bank_export(args: argparse.Namespace) -> int:
-    with VigilClient(args.server) as client:
+    with connect(args) as client:
         text = client.export_hashes(args.bank, format=args.format, item_id=args.item)
     if args.output and args.output != "-":
         Path(args.output).write_text(text, encoding="utf-8")
@@ -200,7 +201,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     if thumbnails:
         thumbnails.mkdir(parents=True, exist_ok=True)
     seen = 0
-    with VigilClient(args.server) as client, client.watch(args.stream, args.bank, args.query) as watch:
+    with connect(args) as client, client.watch(args.stream, args.bank, args.query) as watch:
         threading.Thread(target=_announce_when_connected, args=(watch, args.server), daemon=True).start()
         try:
             for alert in watch:

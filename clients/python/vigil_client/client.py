@@ -15,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from vigil.v1 import vigil_pb2, vigil_pb2_grpc
 from vigil_client.captions import CaptionWatch
+from vigil_client.connection import Connection, open_channel
 from vigil_client.errors import VigilError
 from vigil_client.hash_sharing import (
     HASH_LIST_FORMATS,
@@ -131,11 +132,27 @@ class AlertWatch(ServerStream[AlertInfo]):
 
 
 class VigilClient:
-    def __init__(self, target: str = DEFAULT_SERVER, timeout: float | None = None):
+    """A connection to one server. `tls`, `ca`, `cert`, `key`, `token`: see connection.Connection (token: an API
+    key, sent on every call; ValueError when a certificate file cannot be read)."""
+
+    def __init__(
+        self,
+        target: str = DEFAULT_SERVER,
+        timeout: float | None = None,
+        *,
+        tls: bool = False,
+        ca: str = "",
+        token: str = "",
+        cert: str = "",
+        key: str = "",
+    ):
         self.target = target
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(
-            target, options=[("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)]
+        self.connection = Connection(tls, ca, token, cert, key)
+        self._channel = open_channel(
+            target,
+            self.connection,
+            [("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)],
         )
         self._stub = vigil_pb2_grpc.VigilStub(self._channel)
 
@@ -380,8 +397,14 @@ class VigilClient:
         return StandingQueryInfo.from_proto(self._unary(self._stub.AddStandingQuery, request))
 
     def list_queries(self) -> list[StandingQueryInfo]:
-        response = self._unary(self._stub.ListStandingQueries, vigil_pb2.ListStandingQueriesRequest())
-        return [StandingQueryInfo.from_proto(q) for q in response.queries]
+        """Every standing query (read a page at a time)."""
+        queries, token = [], None
+        while token != "":
+            response = self._unary(self._stub.ListStandingQueries,
+                                   vigil_pb2.ListStandingQueriesRequest(page_token=token or ""))  # fmt: skip
+            queries += [StandingQueryInfo.from_proto(q) for q in response.queries]
+            token = response.next_page_token
+        return queries
 
     def remove_query(self, query_id: str) -> None:
         """Remove a standing query; VigilError with NOT_FOUND for an unknown id."""
@@ -416,9 +439,14 @@ class VigilClient:
         return AddedBankItem(BankItemInfo.from_proto(response.item), response.archive_alerts)
 
     def list_bank_items(self, bank: str = "") -> list[BankItemInfo]:
-        """The items of one bank, or of every bank when `bank` is empty."""
-        response = self._unary(self._stub.ListBankItems, vigil_pb2.ListBankItemsRequest(bank=bank))
-        return [BankItemInfo.from_proto(item) for item in response.items]
+        """The items of one bank, or of every bank when `bank` is empty (read a page at a time)."""
+        items, token = [], None
+        while token != "":
+            response = self._unary(self._stub.ListBankItems,
+                                   vigil_pb2.ListBankItemsRequest(bank=bank, page_token=token or ""))  # fmt: skip
+            items += [BankItemInfo.from_proto(item) for item in response.items]
+            token = response.next_page_token
+        return items
 
     def remove_bank_item(self, item_id: str) -> None:
         """Remove a bank item; VigilError with NOT_FOUND for an unknown id."""
@@ -451,8 +479,17 @@ class VigilClient:
         "vpdq" (one video item's vPDQ hash as Meta's file; needs item_id). import_hashes reads each back."""
         if format not in HASH_LIST_FORMATS:
             raise ValueError(f"format must be one of {', '.join(HASH_LIST_FORMATS)}, got {format!r}")
-        request = vigil_pb2.ExportHashesRequest(bank=bank, format=HASH_LIST_FORMATS[format], item_id=item_id)
-        return str(self._unary(self._stub.ExportHashes, request).hash_list)
+        pages: list[str] = []
+        token = None
+        while token != "":
+            request = vigil_pb2.ExportHashesRequest(bank=bank, format=HASH_LIST_FORMATS[format], item_id=item_id,
+                                                    page_token=token or "")  # fmt: skip
+            response = self._unary(self._stub.ExportHashes, request)
+            text = str(response.hash_list)
+            # Each page repeats the list's header line (vpdq files have none): keep the first page's only.
+            pages.append(text if not pages or format == "vpdq" else text.split("\n", 1)[1] if "\n" in text else "")
+            token = response.next_page_token
+        return "".join(pages)
 
     def watch(
         self, stream_ids: Iterable[str] = (), banks: Iterable[str] = (), query_ids: Iterable[str] = ()

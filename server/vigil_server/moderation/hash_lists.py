@@ -40,6 +40,8 @@ _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _HEX_PDQ = re.compile(rf"^[0-9a-fA-F]{{{PDQ_HEX_DIGITS}}}$")
 _HASHLIKE = re.compile(r"^[0-9a-fA-F]{32,}$")  # an MD5, a PDQ hash, a SHA-256
 _PDQ_HEADER = ("pdq_hash", "pdq", "hash", "signal_value", "indicator")  # import_pdq_list's hash columns
+MAX_LABEL_CHARS = 256  # of an entry's label and external id, as of an item's (wire_moderation.MAX_LABEL_CHARS)
+MAX_ENTRIES = 200_000  # items per import
 
 
 @dataclass(frozen=True)
@@ -64,13 +66,31 @@ def known_types(signals: Sequence[Signal[Any, Any]]) -> str:
 def read_hash_list(
     text: str, signals: Sequence[Signal[Any, Any]], signal_type: str = "", field: str = "hash_list"
 ) -> list[ListEntry]:
-    """The entries of a hash list; InvalidRequest naming the line of the first problem."""
+    """The entries of a hash list; InvalidRequest naming the line of the first problem.
+
+    Every entry is bounded (label and external id at most MAX_LABEL_CHARS, at most MAX_ENTRIES of
+    them), so what is stored always lists and exports.
+    """
+    entries = _read(text, signals, signal_type, field)
+    if len(entries) > MAX_ENTRIES:
+        raise InvalidRequest(f"the hash list holds {len(entries)} hashes; import at most {MAX_ENTRIES} per call",
+                             field=field)  # fmt: skip
+    for n, entry in enumerate(entries, 1):
+        for name, value in (("label", entry.label), ("external id", entry.external_id)):
+            if len(value) > MAX_LABEL_CHARS:
+                where = f"line {entry.line}" if entry.line else f"entry {n}"
+                raise InvalidRequest(f"{where} of the hash list has a {name} of {len(value)} characters; the "
+                                     f"limit is {MAX_LABEL_CHARS}", field=field)  # fmt: skip
+    return entries
+
+
+def _read(text: str, signals: Sequence[Signal[Any, Any]], signal_type: str, field: str) -> list[ListEntry]:
     default = None
     if signal_type:
         default = signal_named(signal_type, signals)
         if default is None or default.hash_kind is None:
             raise InvalidRequest(
-                f"signal_type {signal_type!r} is not one this server imports; use one of {known_types(signals)}",
+                f"signal_type {signal_type[:64]!r} is not one this server imports; use one of {known_types(signals)}",
                 field="signal_type",
             )
     lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1)]
@@ -92,7 +112,7 @@ def read_hash_list(
     try:
         return [ListEntry(pdq, (h,), label, "", 0) for h, label in import_pdq_list(text)]
     except ValueError as exc:
-        raise InvalidRequest(f"the hash list cannot be read: {exc}", field=field) from exc
+        raise InvalidRequest(f"the hash list cannot be read: {str(exc)[:200]}", field=field) from exc
 
 
 def _shape(line: str, signals: Sequence[Signal[Any, Any]]) -> str:
@@ -150,7 +170,7 @@ def _typed_entries(
             label, external_id = ",".join(fields[2:]), ""
         signal = signal_named(kind, signals)
         if signal is None or signal.hash_kind is None:
-            shown = repr(kind) if _TYPE_NAME.match(kind) else f"{kind[:40]!r} (neither a hash nor a signal type)"
+            shown = repr(kind[:40]) if _TYPE_NAME.match(kind) else f"{kind[:40]!r} (neither a hash nor a signal type)"
             raise InvalidRequest(
                 f"hash list line {number}: unknown signal type {shown}; this server reads {known_types(signals)}",
                 field=field,
@@ -180,7 +200,7 @@ def _parse(signal: Signal[Any, Any], value: str, line: int | None, field: str) -
         return signal.parse_hash(value)
     except ValueError as exc:
         where = f"hash list line {line}: " if line is not None else ""
-        message = f"{where}bad {signal.exchange_names[0]} hash: {exc}"
+        message = f"{where}bad {signal.exchange_names[0]} hash: {str(exc)[:200]}"
         raise InvalidRequest(message, field=field) from None
 
 

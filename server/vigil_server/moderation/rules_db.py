@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from vigil_server.erasure_scope import ErasureScope, Spans
 from vigil_server.moderation.rules import StoredQuery
 from vigil_server.types import BankItem, KeywordRule, Modality, ReferenceKind, Segment, StandingQuery
 
@@ -76,6 +77,13 @@ QUERY_COLUMNS = (
 class ItemRecord:
     item: BankItem  # its `signals` amounts are filled in by whoever knows the signals
     values: dict[str, tuple[bytes, float]]  # signal name -> (encoded description, amount)
+
+
+def _readable(text: str, most: int = 256) -> str:
+    """A stored label as listed: at most `most` characters, on one line."""
+    if len(text) <= most and "\n" not in text and "\r" not in text:
+        return text
+    return " ".join(text[:most].splitlines())
 
 
 def _matrix(blob: bytes, dim: int) -> np.ndarray:
@@ -201,6 +209,8 @@ class RulesDb:
         records = []
         for item_id, tenant, bank, kind, label, external_id, created in rows:
             # Interned: a bank of a million items shares one copy of its tenant, bank and empty ids.
+            # Labels stored before they were bounded: cut on read, so that every listing and export still works.
+            label, external_id = _readable(label), _readable(external_id)
             item = BankItem(item_id, sys.intern(bank), ReferenceKind(kind), label, sys.intern(external_id), (),
                             created, sys.intern(tenant))  # fmt: skip
             records.append(ItemRecord(item, values.get(item_id, {})))
@@ -226,7 +236,43 @@ class RulesDb:
             ).fetchall()
         return [(Segment(r[0], r[1], Modality(r[2]), r[3], r[4], tenant=tenant), r[5]) for r in rows]
 
+    def erase_archive(self, scope: ErasureScope, spans: Spans | None = None) -> int:
+        """Forget the archive rows in scope (adding the stretches they covered to `spans`); returns how many."""
+        where, parameters = _archive_where(scope)
+        with self.transaction() as db:
+            rows = db.execute(f'DELETE FROM archive WHERE {where} RETURNING tenant, stream_id, start, "end"',
+                              parameters).fetchall()  # fmt: skip
+        if spans is not None:
+            for tenant, stream_id, start, end in rows:
+                spans.add(tenant, stream_id, start, end)
+        return len(rows)
+
     def prune_archive(self, before: float) -> int:
         """Forget archive rows stored before `before` (unix seconds); returns how many."""
         with self.transaction() as db:
             return db.execute("DELETE FROM archive WHERE stored_at < ?", (before,)).rowcount
+
+
+def _archive_where(scope: ErasureScope) -> tuple[str, tuple[object, ...]]:
+    """SQL for the archive rows an erasure removes (the rule of store.erasure_expression)."""
+    terms: list[str] = []
+    parameters: list[object] = []
+    if scope.tenant is not None:
+        terms.append("tenant = ?")
+        parameters.append(scope.tenant)
+    elif scope.except_tenants:
+        terms.append(f"tenant NOT IN ({', '.join('?' * len(scope.except_tenants))})")
+        parameters += scope.except_tenants
+    if scope.stream_id is not None:
+        terms.append("stream_id = ?")
+        parameters.append(scope.stream_id)
+    if scope.start is not None:
+        terms.append('("end" > ? OR start >= ?)')
+        parameters += [scope.start, scope.start]
+    if scope.end is not None:
+        terms.append("start < ?")
+        parameters.append(scope.end)
+    if scope.stored_before is not None:
+        terms.append("stored_at < ?")
+        parameters.append(scope.stored_before)
+    return " AND ".join(terms) or "1", tuple(parameters)

@@ -425,14 +425,20 @@ class StandingQuery(_message.Message):
     def __init__(self, query_id: _Optional[str] = ..., text: _Optional[str] = ..., label: _Optional[str] = ..., modalities: _Optional[_Iterable[_Union[Modality, str]]] = ..., stream_ids: _Optional[_Iterable[str]] = ..., threshold: _Optional[float] = ..., example_count: _Optional[int] = ..., negative_count: _Optional[int] = ..., created_at: _Optional[float] = ..., keywords: _Optional[_Iterable[str]] = ..., regex: _Optional[str] = ..., keyword_rule: _Optional[_Union[KeywordRule, str]] = ..., min_explicit_score: _Optional[float] = ...) -> None: ...
 
 class ListStandingQueriesRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListStandingQueriesResponse(_message.Message):
-    __slots__ = ("queries",)
+    __slots__ = ("queries", "next_page_token")
     QUERIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     queries: _containers.RepeatedCompositeFieldContainer[StandingQuery]
-    def __init__(self, queries: _Optional[_Iterable[_Union[StandingQuery, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, queries: _Optional[_Iterable[_Union[StandingQuery, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RemoveStandingQueryRequest(_message.Message):
     __slots__ = ("query_id",)
@@ -510,16 +516,22 @@ class AddBankItemResponse(_message.Message):
     def __init__(self, item: _Optional[_Union[BankItem, _Mapping]] = ..., archive_alerts: _Optional[int] = ...) -> None: ...
 
 class ListBankItemsRequest(_message.Message):
-    __slots__ = ("bank",)
+    __slots__ = ("bank", "page_size", "page_token")
     BANK_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     bank: str
-    def __init__(self, bank: _Optional[str] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, bank: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListBankItemsResponse(_message.Message):
-    __slots__ = ("items",)
+    __slots__ = ("items", "next_page_token")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[BankItem]
-    def __init__(self, items: _Optional[_Iterable[_Union[BankItem, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, items: _Optional[_Iterable[_Union[BankItem, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RemoveBankItemRequest(_message.Message):
     __slots__ = ("item_id",)
@@ -565,20 +577,26 @@ class ImportHashesResponse(_message.Message):
     def __init__(self, imported: _Optional[int] = ..., archive_alerts: _Optional[int] = ..., signals: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class ExportHashesRequest(_message.Message):
-    __slots__ = ("bank", "format", "item_id")
+    __slots__ = ("bank", "format", "item_id", "page_size", "page_token")
     BANK_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     bank: str
     format: HashListFormat
     item_id: str
-    def __init__(self, bank: _Optional[str] = ..., format: _Optional[_Union[HashListFormat, str]] = ..., item_id: _Optional[str] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, bank: _Optional[str] = ..., format: _Optional[_Union[HashListFormat, str]] = ..., item_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ExportHashesResponse(_message.Message):
-    __slots__ = ("hash_list",)
+    __slots__ = ("hash_list", "next_page_token")
     HASH_LIST_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     hash_list: str
-    def __init__(self, hash_list: _Optional[str] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, hash_list: _Optional[str] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class WatchRequest(_message.Message):
     __slots__ = ("stream_ids", "banks", "query_ids", "resume_after")
