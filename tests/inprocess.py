@@ -42,6 +42,7 @@ class InProcessServer:
         self.models = models or fake_model_set()
         self.signals = list(signals)
         self.address = ""
+        self.metrics_address = ""  # host:port of the metrics endpoint, with --metrics-listen
         self.service: VigilService | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -77,7 +78,11 @@ class InProcessServer:
             port = await server.start()
             assert port, "could not listen"
             self.address = f"127.0.0.1:{port}"
-            self.service = await asyncio.to_thread(assemble, settings, self.models, self.signals)
+            metrics_at = server.start_metrics()
+            self.metrics_address = f"{metrics_at[0]}:{metrics_at[1]}" if metrics_at else ""
+            self.service = await asyncio.to_thread(
+                assemble, settings, self.models, self.signals, server.metrics, server.keys
+            )
             self.service.start()
             await server.serve(self.service)
         except BaseException as exc:

@@ -208,6 +208,23 @@ class CaptionFeed:
     def _unwatch(self, key: int) -> None:
         self._watchers.pop(key, None)
 
+    def forget(self, start: float | None, end: float | None) -> int:
+        """Drop kept captions overlapping [start, end) (None: unbounded) from the replay; returns how many."""
+
+        def gone(c: Caption) -> bool:
+            return (start is None or c.end > start or c.start >= start) and (end is None or c.start < end)
+
+        dropped = 0
+        for kept in (self._finals, self._descriptions):
+            left = [c for c in kept if not gone(c)]
+            dropped += len(kept) - len(left)
+            kept.clear()
+            kept.extend(left)
+        if self._interim is not None and gone(self._interim):
+            self._interim = None
+            dropped += 1
+        return dropped
+
 
 class CaptionWatch:
     """One WatchCaptions call: iterate it for FeedState and Caption events; `close()` (or ending the loop) stops it."""
@@ -254,6 +271,11 @@ class CaptionHub:
     def __len__(self) -> int:
         """Feeds held."""
         return len(self._feeds)
+
+    def forget(self, tenant: str, stream_id: str, start: float | None = None, end: float | None = None) -> int:
+        """Drop a stream's kept captions overlapping [start, end) (erasure); returns how many."""
+        feed = self._feeds.get((tenant, stream_id))
+        return 0 if feed is None else feed.forget(start, end)
 
     def watch(self, tenant: str, stream_id: str, interims: bool, descriptions: bool, replay: int) -> CaptionWatch:
         """Follow a stream's captions (registered before this returns): its state, up to `replay` finals, then live."""

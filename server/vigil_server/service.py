@@ -15,6 +15,7 @@ from typing import cast
 from vigil_server.admission import Admission
 from vigil_server.alerts import AlertHub, Subscription
 from vigil_server.captions import CaptionHub, CaptionWatch
+from vigil_server.erasure import Erased, Eraser
 from vigil_server.errors import Unsupported
 from vigil_server.hybrid import HybridSearch
 from vigil_server.index import SegmentIndex
@@ -23,6 +24,7 @@ from vigil_server.ingest import IngestParts, IngestSession
 from vigil_server.listing import Cursor, SegmentPage
 from vigil_server.moderation import Lookup, Moderation
 from vigil_server.query import QueryEmbedder
+from vigil_server.retention import Retention
 from vigil_server.types import (
     Alert,
     AlertFilter,
@@ -58,11 +60,15 @@ class VigilService:
         query: QueryEmbedder,
         admission: Admission,
         lookup: Lookup,
+        eraser: Eraser,
+        retention: Retention,
     ):
         self.parts = parts
         self.query = query
         self.admission = admission
         self.lookup = lookup
+        self.eraser = eraser
+        self.retention = retention
 
     @property
     def workers(self) -> ModelWorkers:
@@ -89,9 +95,11 @@ class VigilService:
         self.workers.start()
         self.index.start()
         self.alerts.start()  # flood-control holds kept across a restart
+        self.retention.start()  # erases data past its retention period, on a schedule
 
     def stop(self) -> None:
         """Stop the workers, then close what they wrote to (blocking)."""
+        self.retention.stop()
         self.workers.stop()
         self.alerts.close()
         self.index.stop()
@@ -122,6 +130,16 @@ class VigilService:
     async def list_segments(self, search_filter: SearchFilter, page_size: int, after: Cursor | None) -> SegmentPage:
         """A stream's stored segments in time order, a page at a time."""
         return await self.index.list_segments(search_filter, page_size, after)
+
+    # -- erasure
+
+    async def delete_stream(self, tenant: str, stream_id: str) -> Erased:
+        """Erase one of the tenant's streams everywhere (erasure.py); nothing for an unknown stream."""
+        return await self.eraser.delete_stream(tenant, stream_id)
+
+    async def delete_segments(self, tenant: str, stream_id: str, start: float, end: float) -> Erased:
+        """Erase a stream's segments overlapping [start, end) and what is about that stretch."""
+        return await self.eraser.delete_segments(tenant, stream_id, start, end)
 
     # -- captions
 

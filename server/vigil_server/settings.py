@@ -324,6 +324,17 @@ class LimitSettings:
 class RetentionSettings:
     """How long stored data is kept, and how often old data is erased."""
 
+    retention_days: float = _flag(
+        0.0,
+        "retention-days",
+        "days stored data is kept (segments, archive, alerts); older data is erased; 0: forever; "
+        "a tenant's key file entry may set its own",
+        bounds=Bounds(ge=0, le=36500),
+    )
+    check_every_s: float = _flag(
+        3600.0, "retention-check-every", "seconds between retention passes", bounds=Bounds(ge=1, le=86400 * 7)
+    )
+
 
 @dataclass(frozen=True)
 class ObservabilitySettings:

@@ -58,6 +58,8 @@ class WordIndex:
         self._stored = stored  # reads back what the store already holds, once, on the first search
         self._lock = threading.Lock()
         self._loaded = stored is None
+        self._loading = False
+        self._erased: set[str] = set()  # removed while the first load reads: what it read may predate that
         self._docs: dict[str, _Doc] = {}
         self._postings: dict[str, set[str]] = {}
         self._total_tokens = 0
@@ -82,16 +84,46 @@ class WordIndex:
         for token in set(tokens):
             self._postings.setdefault(token, set()).add(segment.segment_id)
 
+    def remove(self, segment_ids: Iterable[str]) -> int:
+        """Forget segments (erased from the store); returns how many were indexed."""
+        removed = 0
+        with self._lock:
+            for segment_id in segment_ids:
+                if self._loading:
+                    self._erased.add(segment_id)
+                doc = self._docs.pop(segment_id, None)
+                if doc is None:
+                    continue
+                removed += 1
+                self._total_tokens -= len(doc.tokens)
+                for token in set(doc.tokens):
+                    postings = self._postings.get(token)
+                    if postings is not None:
+                        postings.discard(segment_id)
+                        if not postings:
+                            del self._postings[token]
+        return removed
+
     def load(self) -> None:
         """Read back what the store held before this process (blocking; once)."""
         if self._loaded or self._stored is None:
             return
-        segments = list(self._stored())
+        with self._lock:
+            self._loading = True
+        try:
+            segments = list(self._stored())
+        except BaseException:
+            with self._lock:
+                self._loading = False
+                self._erased.clear()
+            raise
         with self._lock:
             for segment in segments:
-                if segment.modality in KEYWORD_MODALITIES:
+                if segment.modality in KEYWORD_MODALITIES and segment.segment_id not in self._erased:
                     self._add(segment)
             self._loaded = True
+            self._loading = False
+            self._erased.clear()
 
     def search(self, keywords: Sequence[tuple[str, tuple[str, ...]]], f: SearchFilter, limit: int) -> list[WordHit]:
         """Segments passing the filter that hold any keyword, best BM25 first.
