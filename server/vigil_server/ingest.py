@@ -41,15 +41,16 @@ from vigil_server.captions import Caption, CaptionHub, CaptionKind
 from vigil_server.clock import AudioClock, AudioWindow, stream_time
 from vigil_server.decode import DecodeSettings, MediaDecoder
 from vigil_server.describe import SceneDescriber
-from vigil_server.errors import InvalidRequest
+from vigil_server.errors import IdleTimeout, InvalidRequest
 from vigil_server.frame_people import PeopleSchedule
 from vigil_server.index import SegmentIndex
 from vigil_server.lanes import BoundedQueue, Lane
 from vigil_server.live_speech import LiveSpeech
+from vigil_server.metrics import DecodeTimes, Metrics
 from vigil_server.moderation import AUDIO_HOP_S, AUDIO_WINDOW_S, Moderation
 from vigil_server.onscreen import OnScreenText
 from vigil_server.overload import FramePacer, LiveEdge, ProgressClock, SpeechPace
-from vigil_server.settings import CaptionSettings, IngestSettings, SpeechSettings
+from vigil_server.settings import CaptionSettings, IngestSettings, LimitSettings, SpeechSettings
 from vigil_server.shots import Shot, ShotDetector
 from vigil_server.speech import SpeechRegions, SpeechSpan
 from vigil_server.types import (
@@ -103,6 +104,8 @@ class IngestParts:
     captions: CaptionHub = field(default_factory=lambda: CaptionHub(CaptionSettings()))
     speech: SpeechSettings = SpeechSettings()
     ingest: IngestSettings = IngestSettings()
+    limits: LimitSettings = LimitSettings()
+    metrics: Metrics = field(default_factory=Metrics)  # app.assemble hands in the server's
 
 
 class IngestSession:
@@ -131,6 +134,8 @@ class IngestSession:
         self.sound_indexed = 0
         self.text_indexed = 0  # on-screen text segments
         self.alerts = 0
+        self.metrics = parts.metrics
+        self.audio_decoded = DecodeTimes()  # when each audio block left the decoder (speech and sound latency)
 
     async def run(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[IngestEvent]:
         began = time.monotonic()
@@ -144,11 +149,15 @@ class IngestSession:
         own_alerts = WatchFilter(stream_ids=(self.config.stream_id,), tenant=self.config.tenant)
         unsubscribe = self.parts.alerts.subscribe(own_alerts, self._alert)
         self.feed.begin()
+        self.metrics.stream_started()
+        log.info("stream %s: ingest began (%s, %g fps)", self.config.stream_id[:80], self.config.format[:20],
+                 self.config.frame_rate)  # fmt: skip
         try:
             while (event := await self.events.get()) is not _DONE:
                 yield event  # type: ignore[misc]
             await supervisor  # raises the first task failure, if any
             await self.decoder.wait()
+            self._log_end(time.monotonic() - began)
             yield IngestSummary(
                 stream_id=self.config.stream_id,
                 chunks_received=self.chunks,
@@ -166,12 +175,19 @@ class IngestSession:
                 on_screen_text_segments_indexed=self.text_indexed,
             )
         finally:
+            self.metrics.stream_ended(self.config.tenant, self.config.stream_id)
             unsubscribe()
             for task in [*tasks, supervisor]:
                 task.cancel()
             await asyncio.gather(*tasks, supervisor, return_exceptions=True)
             self.feed.end()
             await self.decoder.close()
+
+    def _log_end(self, wall_s: float) -> None:
+        log.info("stream %s: ingest ended: %d chunks, %d bytes, %.1f s of media in %.1f s; stored %d frames "
+                 "(%d dropped), %d speech, %d sound, %d on-screen text segments; %d alerts", self.config.stream_id[:80],
+                 self.chunks, self.bytes, self.decoder.media_seconds, wall_s, self.frames_indexed, self.pacer.dropped,
+                 self.speech_indexed, self.sound_indexed, self.text_indexed, self.alerts)  # fmt: skip
 
     def _alert(self, alert: Alert) -> None:
         self.alerts += 1
@@ -196,7 +212,7 @@ class IngestSession:
 
     async def _feed(self, chunks: AsyncIterator[Chunk]) -> None:
         waited_from = time.monotonic()
-        async for chunk in chunks:
+        async for chunk in self._not_idle(chunks):
             if self.chunks:  # a wait for the producer (the first is its start, not its pace)
                 self.edge.chunk_waited(time.monotonic() - waited_from)
             self.edge.start()
@@ -220,6 +236,25 @@ class IngestSession:
             waited_from = time.monotonic()
         await self.decoder.finish()
 
+    async def _not_idle(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+        """The chunks; IdleTimeout when the next one takes more than --stream-idle-timeout (the slot is freed)."""
+        idle_s = self.parts.limits.stream_idle_timeout_s
+        pending = aiter(chunks)
+        while True:
+            try:
+                async with asyncio.timeout(idle_s):
+                    chunk = await anext(pending)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise IdleTimeout(
+                    f"no chunk arrived for {idle_s:g} s (the server's --stream-idle-timeout), so the call ended and "
+                    "freed its stream slot; send chunks without long pauses, or end the call and resume the stream "
+                    "later in a new one (StreamConfig.time_offset)",
+                    field="chunk",
+                ) from None
+            yield chunk
+
     def _segment(
         self, modality: Modality, start: float, end: float, text: str = "", language: str = "", translation: str = ""
     ) -> Segment:
@@ -236,8 +271,16 @@ class IngestSession:
             tenant=self.config.tenant,
         )
 
-    async def _store(self, segment: Segment, vector: np.ndarray, descriptor: np.ndarray | None = None) -> None:
+    async def _store(
+        self,
+        segment: Segment,
+        vector: np.ndarray,
+        descriptor: np.ndarray | None = None,
+        decoded_for: float | None = None,
+    ) -> None:
+        """Store the segment, then send its event; `decoded_for`: seconds since its media left the decoder."""
         await self.parts.index.insert(segment, vector, descriptor)
+        self.metrics.segment_stored(segment.modality, decoded_for)
         await self.events.put(SegmentStored(segment))
 
     async def _frames(self) -> None:
@@ -253,12 +296,14 @@ class IngestSession:
         try:
             index = 0
             async for frame, full in self.decoder.frames_and_full():
+                decoded_at = time.monotonic()
                 shot = shots.next(frame)
                 describer.frame(index, frame, shot.start)
                 new_shot = new_shot or shot.start
                 keep = self.pacer.keep(index / self.config.frame_rate)  # False: dropped, the stream is behind
                 self._progress((index + 1) / self.config.frame_rate)
                 if not keep:
+                    self.metrics.frame_dropped()
                     index += 1
                     continue
                 if onscreen is not None:
@@ -271,7 +316,7 @@ class IngestSession:
                     self.edge.held_up(time.monotonic() - waited_from)
                     for task in done:
                         task.result()
-                in_flight.add(asyncio.create_task(self._index_frame(index, frame, full, shot)))
+                in_flight.add(asyncio.create_task(self._index_frame(index, frame, full, shot, decoded_at)))
                 index += 1
             await asyncio.gather(*in_flight)
             await describer.close()
@@ -301,7 +346,9 @@ class IngestSession:
         return OnScreenText(workers.read_text, workers.embed_text, store, self._segment, self.config.frame_rate,
                             settings.text_refresh_s, settings.text_backlog)  # fmt: skip
 
-    async def _index_frame(self, index: int, frame: np.ndarray, full: np.ndarray | None, shot: Shot) -> None:
+    async def _index_frame(
+        self, index: int, frame: np.ndarray, full: np.ndarray | None, shot: Shot, decoded_at: float
+    ) -> None:
         step = 1.0 / self.config.frame_rate
         workers = self.parts.workers
         fresh, people = self.people.plan(index * step, shot.start)  # before any await: frames plan in order
@@ -312,7 +359,7 @@ class IngestSession:
         vector = workers.mix_people(vector, found)
         segment = self._segment(Modality.FRAME, index * step, (index + 1) * step)
         segment = replace(segment, shot_start=shot.start, scene_score=shot.score, **frame_findings(found))
-        await self._store(segment, vector, descriptor)
+        await self._store(segment, vector, descriptor, time.monotonic() - decoded_at)
         self.frames_indexed += 1
         self.pacer.stored(index / self.config.frame_rate)
         aspect = self.decoder.aspect
@@ -368,6 +415,7 @@ class IngestSession:
         try:
             async for block in self.decoder.audio():
                 await stored.room()  # speech is never dropped: while its segments wait, the stream waits
+                self.audio_decoded.decoded(clock.seconds + block.size / SAMPLE_RATE)
                 await clock.push(block)
                 self.speech_pace.scanned(clock.seconds)
                 self._progress(clock.seconds)
@@ -384,6 +432,7 @@ class IngestSession:
         """Media decoded up to `media_s`: a StreamProgress event each time it passes another whole second."""
         self.media_position = max(self.media_position, media_s)
         if self.progress_clock.due(self.media_position):
+            self.metrics.stream_lag(self.config.tenant, self.config.stream_id, self.pacer.lag, self.speech_pace.lag)
             self.events.offer(  # left out while the client is not reading: the next one says the same, updated
                 StreamProgress(
                     media_seconds=self.media_position,
@@ -404,7 +453,7 @@ class IngestSession:
 
     async def _store_speech(self, segment: Segment) -> None:
         vector = await self.parts.workers.embed_text(segment.translation or segment.text)
-        await self._store(segment, vector)
+        await self._store(segment, vector, decoded_for=self.audio_decoded.since(segment.end - self.config.time_offset))
         self.speech_indexed += 1
         self._publish(self.parts.moderation.check_segment(segment, vector))
 
@@ -423,7 +472,7 @@ class IngestSession:
             if workers.embeds_sound:
                 piece = window.samples[int(found.start * SAMPLE_RATE) : int(found.end * SAMPLE_RATE)]
                 vector = (await workers.embed_sound([piece]))[0]
-            await self._store(segment, vector)
+            await self._store(segment, vector, decoded_for=self.audio_decoded.since(window.end))
             self.sound_indexed += 1
             self._publish(self.parts.moderation.check_segment(segment, vector))
 

@@ -22,15 +22,25 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from vigil_server.types import Modality
 
-__all__ = ["MAX_LABEL", "DecodeTimes", "Metrics", "MetricsServer", "QueueGauge", "parse_listen"]
+__all__ = [
+    "MAX_LABEL",
+    "AlertCounts",
+    "DecodeTimes",
+    "Metrics",
+    "MetricsServer",
+    "QueueGauge",
+    "WebhookCounts",
+    "parse_listen",
+]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +88,49 @@ class _Queues(Collector):
         yield capacity
 
 
+class AlertCounts(Protocol):
+    """Alert delivery's running counts (alerts.AlertHub keeps them as plain attributes)."""
+
+    raised: int  # alerts published by moderation
+    held: int  # of them, held back by flood control
+    delivered: int  # sent to the subscribers (once each, whatever the number of subscribers)
+    store_failures: int  # delivered without being stored (the store failed)
+
+
+class WebhookCounts(Protocol):
+    """Webhook delivery's running counts (webhooks.Webhooks keeps them as plain attributes)."""
+
+    delivered: int  # alerts POSTed and answered 2xx
+    failed: int  # POST attempts that failed (each is retried, or its alert dead-lettered)
+    dead_lettered: int  # alerts given up on after every attempt
+
+
+class _Counts(Collector):
+    """Counters read at scrape time from a part's plain integer attributes: (attribute, name, help) each."""
+
+    def __init__(self, families: tuple[tuple[str, str, str], ...]):
+        self.families = families
+        self.counts: object | None = None  # the part, once it is built
+
+    def collect(self) -> Iterator[Metric]:
+        counts = self.counts
+        for attribute, name, documentation in self.families:
+            yield CounterMetricFamily(name, documentation, value=getattr(counts, attribute) if counts else 0)
+
+
+ALERT_COUNTERS = (
+    ("raised", "vigil_alerts_raised", "alerts raised by moderation (before flood control)"),
+    ("held", "vigil_alerts_held", "alerts held back by flood control"),
+    ("delivered", "vigil_alerts_delivered", "alerts sent to subscribers after flood control, once each"),
+    ("store_failures", "vigil_alerts_store_failures", "alerts delivered without being stored (the store failed)"),
+)
+WEBHOOK_COUNTERS = (
+    ("delivered", "vigil_webhook_delivered", "alerts POSTed to a tenant's webhook and answered 2xx"),
+    ("failed", "vigil_webhook_failed_attempts", "webhook POSTs that failed (retried, or dead-lettered)"),
+    ("dead_lettered", "vigil_webhook_dead_lettered", "alerts given up on after every webhook attempt"),
+)
+
+
 def _label(value: str) -> str:
     return value[:MAX_LABEL]
 
@@ -116,17 +169,13 @@ class Metrics:
         self.frames_dropped = Counter(
             "vigil_frames_dropped", "sampled frames of live streams dropped to catch up with real time", registry=r
         )
-        self.alerts_raised = Counter("vigil_alerts_raised", "alerts raised by moderation", registry=r)
-        self.alerts_held = Counter("vigil_alerts_held", "alerts held back by flood control", registry=r)
-        self.alerts_delivered = Counter(
-            "vigil_alerts_delivered", "alerts handed to a subscriber (a Watch call or the stream's Ingest)", registry=r
-        )
-        self.webhooks = Counter(
-            "vigil_webhook_deliveries", "webhook POSTs of alerts, by outcome", ["outcome"], registry=r
-        )
         self.rpcs = Counter("vigil_rpcs", "finished RPCs by method and status code", ["method", "code"], registry=r)
         self._queues = _Queues()
         r.register(self._queues)
+        self._alerts = _Counts(ALERT_COUNTERS)
+        r.register(self._alerts)
+        self._webhooks = _Counts(WEBHOOK_COUNTERS)
+        r.register(self._webhooks)
         for modality in Modality:  # every modality shows, at 0 until its first segment
             self.segments.labels(modality.value)
 
@@ -163,18 +212,13 @@ class Metrics:
     def frame_dropped(self) -> None:
         self.frames_dropped.inc()
 
-    def alert_raised(self) -> None:
-        self.alerts_raised.inc()
+    def watch_alerts(self, counts: AlertCounts) -> None:
+        """Report alert delivery's counts (raised, held, delivered, store failures) at every scrape."""
+        self._alerts.counts = counts
 
-    def alert_held(self) -> None:
-        self.alerts_held.inc()
-
-    def alert_delivered(self) -> None:
-        self.alerts_delivered.inc()
-
-    def webhook_delivery(self, outcome: str) -> None:
-        """A webhook POST ended: "delivered", "retried" or "dead_letter"."""
-        self.webhooks.labels(outcome).inc()
+    def watch_webhooks(self, counts: WebhookCounts) -> None:
+        """Report webhook delivery's counts (delivered, failed attempts, dead-lettered) at every scrape."""
+        self._webhooks.counts = counts
 
     def rpc_finished(self, method: str, code: str) -> None:
         """An RPC ended with this status code's name ("OK", "INVALID_ARGUMENT", ...)."""

@@ -319,6 +319,31 @@ class SecuritySettings:
 class LimitSettings:
     """Bounds that keep one bad or idle client from costing everyone else."""
 
+    stream_idle_timeout_s: float = _flag(
+        60.0,
+        "stream-idle-timeout",
+        "seconds an Ingest call may wait for its next chunk (its config included) before it ends and frees its "
+        "stream slot",
+        bounds=Bounds(gt=0, le=86400),
+    )
+    decode_stall_timeout_s: float = _flag(
+        30.0,
+        "decode-stall-timeout",
+        "seconds ffmpeg may go without progress while the server waits on it (damaged media) before the decode "
+        "ends with INVALID_ARGUMENT",
+        bounds=Bounds(gt=0, le=3600),
+    )
+    max_spool_mib: float = _flag(
+        1024.0,
+        "max-spool-mib",
+        "the largest plain MP4/MOV (index after the media) kept on disk until its stream ends, in MiB",
+        bounds=Bounds(gt=0),
+    )
+
+    @property
+    def max_spool_bytes(self) -> int:
+        return int(self.max_spool_mib * MiB)
+
 
 @dataclass(frozen=True)
 class RetentionSettings:
@@ -340,6 +365,26 @@ class RetentionSettings:
 class ObservabilitySettings:
     """Metrics and logs."""
 
+    metrics_listen: str = _flag(
+        "", "metrics-listen", "host:port of the Prometheus metrics endpoint (HTTP); port 0 picks a free one "
+        "(printed); empty: no endpoint"
+    )
+    log_format: str = _flag("text", "log-format", "text (one line per record) or json (one object per line)",
+                            choices=("text", "json"))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """The default tenant's webhook on a server without a key file (webhooks.py)."""
+
+    url: str = _flag("", "webhook-url", "POST every alert of the default tenant here as signed JSON: https://, or "
+                     "http:// to a loopback address; empty: no webhook")  # fmt: skip
+    secret_file: str = _flag("", "webhook-secret-file", "a file holding the webhook's HMAC-SHA256 secret")
+    ca: str = _flag("", "webhook-ca", "PEM file of the CA that signed the webhook receiver's certificate; empty: the "
+                    "system's CAs")  # fmt: skip
+    attempts: int = _flag(5, "webhook-attempts", "tries per alert before it is dead-lettered",
+                          bounds=Bounds(ge=1, le=20))  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -357,6 +402,7 @@ class Settings:
     limits: LimitSettings = LimitSettings()
     retention: RetentionSettings = RetentionSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
+    webhooks: WebhookSettings = WebhookSettings()
 
 
 def flag_fields() -> Iterator[tuple[str, Field[Any], Flag]]:
