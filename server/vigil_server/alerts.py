@@ -1,6 +1,7 @@
 """Alert delivery: flood control, the alert store, then fan-out to every subscriber whose filter the alert passes.
 
-Subscribers are Watch calls, the Ingest call of the alert's stream and webhooks (webhooks.py).
+Subscribers are Watch calls and the Ingest call of the alert's stream; sinks (webhooks.py) get
+every alert sent.
 Delivery is a plain callback run on the event loop, so an Ingest call sees its alerts in order
 with its other events.
 
@@ -56,6 +57,16 @@ class AlertStore(Protocol):
     def page(self, f: AlertFilter, limit: int) -> list[Alert]: ...
 
 
+class Sink(Protocol):
+    """Gets every alert sent, whatever its tenant (webhooks.Webhooks is one); loop-bound."""
+
+    def start(self) -> None: ...
+
+    def sent(self, alert: Alert) -> None: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class _Pair:
     window_ends: float  # monotonic time
@@ -77,13 +88,21 @@ class AlertHub:
         self._subscribers: dict[int, tuple[WatchFilter, Callable[[Alert], None]]] = {}
         self._ids = itertools.count()
         self._pairs: dict[PairKey, _Pair] = {}
+        self._sinks: list[Sink] = []
         self.raised = 0
         self.held = 0
         self.delivered = 0
         self.store_failures = 0
 
+    def add_sink(self, sink: Sink) -> None:
+        """Hand every alert sent to `sink` too (after its subscribers); started and closed with the hub."""
+        self._sinks.append(sink)
+
     def start(self) -> None:
-        """Pick up the persisted holds: send those whose window has ended, time the others (on the loop)."""
+        """Start the sinks, and pick up the persisted holds: send those whose window has ended, time the
+        others (on the loop)."""
+        for sink in self._sinks:
+            sink.start()
         if self.store is None:
             return
         loop = asyncio.get_running_loop()
@@ -177,6 +196,11 @@ class AlertHub:
                     deliver(alert)
                 except Exception:  # one broken subscriber must not starve the others
                     log.exception("delivering an alert failed")
+        for sink in self._sinks:
+            try:
+                sink.sent(alert)
+            except Exception:
+                log.exception("handing an alert on failed")
 
     def _forget_old(self, now: float) -> None:
         """Drop pairs whose window ended with nothing held (bounded memory for many streams)."""
@@ -186,7 +210,9 @@ class AlertHub:
             del self._pairs[key]
 
     def close(self) -> None:
-        """Stop the timers; persisted holds stay in the store for the next start."""
+        """Stop the timers and the sinks; persisted holds stay in the store for the next start."""
+        for sink in self._sinks:
+            sink.close()
         for pair in self._pairs.values():
             if pair.timer is not None:
                 pair.timer.cancel()

@@ -57,6 +57,7 @@ from vigil_server.servicer import ServerState, VigilServicer
 from vigil_server.settings import SecuritySettings, ServerSettings, Settings, load_settings
 from vigil_server.store import SegmentStore, StoreSettings, lite_uri
 from vigil_server.types import Modality
+from vigil_server.webhooks import build_webhooks
 from vigil_server.wire import MAX_QUERY_MEDIA_BYTES
 from vigil_server.workers import ModelWorkers
 
@@ -140,6 +141,9 @@ def assemble(
     moderation = Moderation(db, signals, index.calibration, query.embed, media, settings.moderation, BankBook(db),
                             alert_log)  # fmt: skip
     alerts = AlertHub(settings.moderation.alert_window_s, alert_log)
+    webhooks = build_webhooks(settings.webhooks, alert_log, db, policies)
+    if webhooks is not None:
+        alerts.add_sink(webhooks)  # started and closed with the hub
     metrics.watch_alerts(alerts)
     captions = CaptionHub(settings.captions)
     parts = IngestParts(workers, index, moderation, alerts, decode, captions, settings.speech,
