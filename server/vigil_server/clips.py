@@ -1,7 +1,9 @@
 """Short media given whole (query examples, reference items): images and clips decoded to arrays.
 
 Clips go through the same decode stage as streams: all their frames (video only, one a second)
-and all their audio, within a length limit.
+and all their audio, within a length limit and a time limit (CLIP_STALLS_ALLOWED times the decode
+stall timeout, plus a second per second of media allowed), so a damaged clip cannot hold a call.
+Pictures are bounded by their size before they are decoded (decode.MAX_PICTURE_PIXELS).
 """
 
 from __future__ import annotations
@@ -15,27 +17,44 @@ from typing import Any
 import numpy as np
 
 from vigil_models import SAMPLE_RATE
-from vigil_server.decode import DecodeSettings, MediaDecoder
-from vigil_server.errors import InvalidMedia, InvalidRequest
+from vigil_server.decode import MAX_PICTURE_PIXELS, DecodeSettings, MediaDecoder
+from vigil_server.errors import InvalidMedia, InvalidRequest, VigilError
 from vigil_server.types import AudioClip, VideoClip
 
 MAX_CLIP_SECONDS = 60.0
 CLIP_FRAME_RATE = 1.0
-MAX_IMAGE_PIXELS = 50_000_000
+MAX_IMAGE_PIXELS = MAX_PICTURE_PIXELS
+# A clip's whole decode may take this many decode stall timeouts, plus a second per second of media allowed.
+CLIP_STALLS_ALLOWED = 4
 
 
-def decode_image(data: bytes) -> np.ndarray:
-    """An encoded image (JPEG, PNG, ...) as uint8 HxWx3 RGB."""
-    from PIL import Image, UnidentifiedImageError
+def decode_image(data: bytes, field: str = "image") -> np.ndarray:
+    """An encoded image (JPEG, PNG, ...) as uint8 HxWx3 RGB; `field` names it in errors.
 
+    Its size is read from its header first: one over MAX_IMAGE_PIXELS is refused before any pixel is decoded.
+    """
+    from PIL import Image
+
+    limit = f"the server decodes at most {MAX_IMAGE_PIXELS / 1e6:g} MP: scale it down"
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.width * image.height > MAX_IMAGE_PIXELS:
-                raise InvalidRequest(f"the query image has {image.width}x{image.height} pixels; the limit is 50 MP")
+                raise InvalidRequest(
+                    f"the image ({field}) is {image.width}x{image.height} pixels; {limit}", field=field
+                )
             return np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except VigilError:
+        raise
+    except Image.DecompressionBombError:
+        raise InvalidRequest(
+            f"the image ({field}) declares far more pixels than it may; {limit}", field=field
+        ) from None
+    except Exception as exc:  # damaged bytes make PIL raise nearly anything
+        detail = str(exc)[:80]
         raise InvalidMedia(
-            f"the query image cannot be decoded ({exc}); send JPEG, PNG, WebP, BMP or GIF bytes"
+            f"the image ({field}) cannot be decoded ({type(exc).__name__}: {detail}); send JPEG, PNG, WebP, BMP or "
+            "GIF bytes",
+            field=field,
         ) from exc
 
 
@@ -107,11 +126,18 @@ async def decode_clip_full(
     # The feeder blocks while ffmpeg's output is unread, so a reader that gives up (clip too
     # long) must stop the feeder too: wait for the first failure, not in order.
     tasks = [asyncio.create_task(feed()), asyncio.create_task(read_frames()), asyncio.create_task(read_audio())]
+    budget_s = CLIP_STALLS_ALLOWED * settings.stall_s + max_seconds
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in done:
-            task.result()
-        await decoder.wait()
+        async with asyncio.timeout(budget_s):
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+            await decoder.wait()
+    except TimeoutError:
+        raise InvalidMedia(
+            f"the {clip.format} clip took more than {budget_s:g} s to decode: the media is damaged, or not what its "
+            "format says"
+        ) from None
     finally:
         for task in tasks:
             task.cancel()

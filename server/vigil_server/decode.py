@@ -7,7 +7,10 @@ has seen enough to list the streams; those bytes are kept and replayed into ffmp
 
 Frames are sampled at the stream's frame rate from the first video frame on: frame i is the last
 decoded frame at or before i / frame_rate (ffmpeg's fps filter rounding up), so at 1 per second a
-25 fps video gives its frames 0, 25, 50, ..., the ones Meta's vPDQ hasher picks. Besides the frame
+25 fps video gives its frames 0, 25, 50, ..., the ones Meta's vPDQ hasher picks. The fps filter
+repeats a frame to fill a gap in the timestamps, so a gap is first cut to MAX_FRAME_GAP_S (and a
+jump back to none): a damaged or hostile file whose timestamps jump a day ahead gives a few frames
+more, not 86,400. Besides the frame
 squashed to FRAME_SIZE x FRAME_SIZE for the models, a decoder made with `full_frames` also yields
 each frame at the video's own size (at most FULL_FRAME_MAX_PIXELS): perceptual hashes such as PDQ
 need the frame's own aspect and detail to agree with other hashers of the same file
@@ -17,7 +20,12 @@ so they stay paired.
 Plain MP4/MOV keeps its index (`moov`) after the media data (`mdat`) and cannot be decoded from
 a pipe. The top-level boxes are sniffed as they arrive: a file whose `moov` (or a fragment's
 `moof`) comes first streams as usual; one whose `mdat` comes first is spooled to a temporary
-file and decoded when the stream ends.
+file (at most DecodeSettings.max_spool_bytes) and decoded when the stream ends.
+
+Damaged media must end in bounded time and memory: pictures larger than `max_pixels` are refused
+(from the probe's size, and by the decoder itself for a size that changes mid-stream), and a
+watchdog ends the decode when ffmpeg (or ffprobe) owes progress for `stall_s` seconds: it has
+input it does not read, or its input has ended, while every reader waits for its output.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import logging
 import os
 import struct
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +47,7 @@ import ffmpeg  # ffmpeg-python: builds the command lines
 import numpy as np
 
 from vigil_models import SAMPLE_RATE
-from vigil_server.errors import InvalidMedia, InvalidRequest
+from vigil_server.errors import InvalidMedia, InvalidRequest, TooLarge
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +82,11 @@ STDERR_TAIL = 2000  # characters of ffmpeg's complaints kept for the error messa
 # twice a reader's limit): 512 KiB, 8 s at 16 kHz float32, so a brief stall of the audio path does not
 # hold up the frames (both come out of one ffmpeg) while a stream's buffered audio stays bounded.
 AUDIO_READ_AHEAD = 1 << 19
+# A gap in a video's timestamps is cut to this many seconds before frames are sampled (fps repeats frames to fill it).
+MAX_FRAME_GAP_S = 5.0
+# The largest picture decoded (video frames, query images, bank pictures): 40 MP, e.g. 8000x5000.
+MAX_PICTURE_PIXELS = 40_000_000
+MiB = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,9 @@ class DecodeSettings:
     frame_size: int = FRAME_SIZE
     full_frame_max_pixels: int = FULL_FRAME_MAX_PIXELS  # full frames (MediaDecoder full_frames) at most this big
     spool_dir: Path | None = None  # where plain MP4 is spooled; None: the system temp dir
+    max_spool_bytes: int = 1024 * MiB  # a spooled stream larger than this ends with TooLarge (--max-spool-mib)
+    stall_s: float = 30.0  # ffmpeg owing progress this long ends the decode (--decode-stall-timeout)
+    max_pixels: int = MAX_PICTURE_PIXELS  # video frames larger than this are refused
 
 
 @dataclass(frozen=True)
@@ -131,6 +148,13 @@ class _Mp4Sniffer:
         return None
 
 
+# setpts: the first frame at 0, each next one after its predecessor by their own distance, cut to
+# [0, MAX_FRAME_GAP_S] (no timestamp, or one going back: the same time). Without gaps: PTS - STARTPTS.
+GAP_CUT_PTS = (
+    f"if(isnan(PREV_OUTPTS),0,PREV_OUTPTS+if(isnan(PTS-PREV_INPTS),0,clip(PTS-PREV_INPTS,0,{MAX_FRAME_GAP_S:g}/TB)))"
+)
+
+
 def ffmpeg_args(
     source: str,
     fmt: str,
@@ -141,15 +165,16 @@ def ffmpeg_args(
     pcm: tuple[int, int],
     full_size: tuple[int, int] | None = None,
     frame_step: int = 0,
+    max_pixels: int = MAX_PICTURE_PIXELS,
 ) -> list[str]:
     """The ffmpeg command line: frames to stdout, audio to `pipe:audio_fd`.
 
     With `full_size` each frame on stdout is one RGB picture of max(width, frame_size) columns:
     the squashed frame in the first frame_size rows, the full frame (width x height) below it.
     With `frame_step` frames are sampled by count, one every frame_step decoded frames from the
-    first, instead of by time at frame_rate.
+    first, instead of by time at frame_rate. Frames over `max_pixels` are not decoded.
     """
-    input_args: dict[str, object] = {"format": fmt}
+    input_args: dict[str, object] = {"format": fmt, "max_pixels": max_pixels}
     if fmt in RAW_PCM_FORMATS:
         input_args.update(ar=pcm[0], ac=pcm[1])
     else:
@@ -160,7 +185,7 @@ def ffmpeg_args(
         if frame_step:
             video = src.video.filter("framestep", step=frame_step)
         else:
-            video = src.video.filter("setpts", "PTS-STARTPTS").filter("fps", fps=frame_rate, round="up")
+            video = src.video.filter("setpts", GAP_CUT_PTS).filter("fps", fps=frame_rate, round="up")
         if full_size is None:
             video = video.filter("scale", frame_size, frame_size)
         else:
@@ -226,6 +251,16 @@ class MediaDecoder:
         self._audio_reader: asyncio.StreamReader | None = None
         self._audio_transport: asyncio.BaseTransport | None = None
         self._full_size: tuple[int, int] | None = None
+        self._spooled_bytes = 0
+        # The stall watchdog's view (see the module docstring): when ffmpeg last showed progress, drains in
+        # progress, whether its input has ended, and the output readers open and waiting.
+        self._progress_at = time.monotonic()
+        self._writing = 0
+        self._input_done = False
+        self._readers = 0
+        self._waiting = 0
+        self._watchdog: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
 
     # -- input side -------------------------------------------------------------------------
 
@@ -265,6 +300,7 @@ class MediaDecoder:
             if not self._sniffer.buffer:
                 raise InvalidMedia("the stream ended before any media arrived")
             await self._decided(streamable=True)  # too short to tell: let ffprobe judge it
+        self._input_done = True
         if self.spooled:
             await self._decode_spool()
             return
@@ -298,13 +334,17 @@ class MediaDecoder:
                 stderr=asyncio.subprocess.PIPE,
             )
             self._probe_watch = asyncio.create_task(self._on_probe_exit(self._probe))
+            self._watch()
         probe = self._probe
         assert probe.stdin is not None
         try:
-            probe.stdin.write(data)
-            await probe.stdin.drain()
+            if not probe.stdin.is_closing():  # else the bytes wait in _pending, as these do
+                async with self._draining():
+                    probe.stdin.write(data)
+                    await probe.stdin.drain()
         except (BrokenPipeError, ConnectionResetError):
             pass  # ffprobe has seen enough and stopped reading: _on_probe_exit takes over
+        self._raise_failure()
         if len(self._pending) > MAX_PROBE_BYTES:
             raise InvalidMedia(f"no audio or video stream found in the first 32 MiB of {self.format} data")
 
@@ -315,9 +355,10 @@ class MediaDecoder:
             if self._probe is not probe:
                 return  # finish() got there first
             try:
+                self._raise_failure()  # the watchdog stopped it
                 await self._finish_probe()
             except Exception as exc:  # noqa: BLE001 - reported to the readers and to the next feed()
-                self._failure = exc
+                self._failure = self._failure or exc
                 self._started.set()
 
     async def _finish_probe(self) -> None:
@@ -326,7 +367,7 @@ class MediaDecoder:
         probe.stdin.close()  # communicate() leaves stdin open when given no input
         out, err = await probe.communicate()
         self._probe = None
-        streams = _parse_probe(out, err, self.format)
+        streams = _parse_probe(out, err, self.format, self.settings.max_pixels)
         pending, self._pending = bytes(self._pending), bytearray()
         await self._start("pipe:0", streams)
         await self._write(pending)
@@ -340,6 +381,15 @@ class MediaDecoder:
 
     def _spool_write(self, data: bytes) -> None:
         assert self._spool_file is not None
+        self._spooled_bytes += len(data)
+        if self._spooled_bytes > self.settings.max_spool_bytes:
+            limit = self.settings.max_spool_bytes / MiB
+            raise TooLarge(
+                f"this {self.format} stream keeps its index (moov) after its media (mdat), so it is kept on disk "
+                f"until it ends, and it has passed the server's --max-spool-mib limit of {limit:g} MiB; send it "
+                "with the index first (ffmpeg -movflags +faststart) or as fragmented MP4 or MPEG-TS",
+                field="chunk.data",
+            )
         self._spool_file.write(data)
 
     def _probe_args(self, source: str, limits: list[str] | None = None) -> list[str]:
@@ -353,8 +403,17 @@ class MediaDecoder:
         probe = await asyncio.create_subprocess_exec(
             *self._probe_args(str(self._spool)), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
-        out, err = await probe.communicate()
-        await self._start(str(self._spool), _parse_probe(out, err, self.format))
+        try:
+            async with asyncio.timeout(self.settings.stall_s or None):
+                out, err = await probe.communicate()
+        except TimeoutError:
+            raise InvalidMedia(
+                f"ffprobe could not read the {self.format} file's streams in {self.settings.stall_s:g} s (the "
+                "server's --decode-stall-timeout): the media is damaged"
+            ) from None
+        finally:
+            _kill(probe)
+        await self._start(str(self._spool), _parse_probe(out, err, self.format, self.settings.max_pixels))
 
     # -- ffmpeg ----------------------------------------------------------------------------
 
@@ -374,6 +433,7 @@ class MediaDecoder:
                 self.pcm,
                 self._full_size,
                 self.frame_step,
+                self.settings.max_pixels,
             )
             args[0:0] = [self.settings.ffmpeg]
             self._proc = await asyncio.create_subprocess_exec(
@@ -394,6 +454,8 @@ class MediaDecoder:
         self._audio_transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
         self._streams = streams
         self._stderr_task = asyncio.create_task(self._collect_stderr())
+        self._progress_at = time.monotonic()
+        self._watch()
         self._started.set()
 
     async def _write(self, data: bytes) -> None:
@@ -401,8 +463,9 @@ class MediaDecoder:
         if not data:
             return
         try:
-            self._proc.stdin.write(data)
-            await self._proc.stdin.drain()
+            async with self._draining():
+                self._proc.stdin.write(data)
+                await self._proc.stdin.drain()
         except (BrokenPipeError, ConnectionResetError) as exc:
             await self.wait()  # raises with ffmpeg's own complaint when it failed
             raise InvalidMedia(f"the decoder stopped reading the {self.format} stream early") from exc
@@ -411,6 +474,61 @@ class MediaDecoder:
         assert self._proc is not None and self._proc.stderr is not None
         while line := await self._proc.stderr.readline():
             self._stderr_tail = (self._stderr_tail + line.decode(errors="replace"))[-STDERR_TAIL:]
+
+    # -- the stall watchdog ----------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _draining(self) -> AsyncIterator[None]:
+        """Around a write and its drain: ffmpeg owes reading it; done, it has made progress."""
+        self._writing += 1
+        try:
+            yield
+            self._progress_at = time.monotonic()
+        finally:
+            self._writing -= 1
+
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[None]:
+        """Around a read of ffmpeg's output: while every open reader waits, ffmpeg holds the decode up, not us."""
+        self._waiting += 1
+        try:
+            yield
+            self._progress_at = time.monotonic()
+        finally:
+            self._waiting -= 1
+
+    def _watch(self) -> None:
+        if self._watchdog is None and self.settings.stall_s > 0:
+            self._watchdog = asyncio.create_task(self._watch_progress(), name="decode-watchdog")
+
+    def _owes_progress(self) -> bool:
+        """ffprobe has input it does not read; or ffmpeg has (input it does not read, or its input ended) and
+        every open reader waits for its output."""
+        if self._proc is None:
+            return self._probe is not None and self._probe.returncode is None and self._writing > 0
+        if self._proc.returncode is not None:
+            return False
+        return (self._writing > 0 or self._input_done) and self._waiting >= self._readers
+
+    async def _watch_progress(self) -> None:
+        stall_s = self.settings.stall_s
+        while True:
+            await asyncio.sleep(min(1.0, stall_s / 4))
+            if not self._owes_progress():
+                self._progress_at = time.monotonic()  # the clock runs only while ffmpeg owes progress
+            elif time.monotonic() - self._progress_at > stall_s:
+                break
+        tool = "ffprobe" if self._proc is None else "ffmpeg"
+        self._failure = self._failure or InvalidMedia(
+            f"{tool} made no progress decoding the {self.format} stream for {stall_s:g} s (the server's "
+            "--decode-stall-timeout): the media is damaged or not what the config's format says"
+        )
+        log.info("decode of %s stalled for %g s: %s stopped", self.format, stall_s, tool)
+        for proc in (self._probe, self._proc):
+            if proc is not None and proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+        self._started.set()
 
     # -- output side -----------------------------------------------------------------------
 
@@ -432,17 +550,23 @@ class MediaDecoder:
         width, height = self._full_size or (size, 0)
         columns = max(width, size)
         nbytes = columns * (size + height) * 3
-        while True:
-            try:
-                raw = await self._proc.stdout.readexactly(nbytes)
-            except asyncio.IncompleteReadError:
-                return
-            self.frames_decoded += 1
-            picture = np.frombuffer(raw, dtype=np.uint8).reshape(size + height, columns, 3)
-            if not height:
-                yield picture, None
-            else:
-                yield np.ascontiguousarray(picture[:size, :size]), picture[size:, :width]
+        self._readers += 1
+        try:
+            while True:
+                try:
+                    async with self._reading():
+                        raw = await self._proc.stdout.readexactly(nbytes)
+                except asyncio.IncompleteReadError:
+                    self._raise_failure()
+                    return
+                self.frames_decoded += 1
+                picture = np.frombuffer(raw, dtype=np.uint8).reshape(size + height, columns, 3)
+                if not height:
+                    yield picture, None
+                else:
+                    yield np.ascontiguousarray(picture[:size, :size]), picture[size:, :width]
+        finally:
+            self._readers -= 1
 
     async def audio(self) -> AsyncIterator[np.ndarray]:
         """Mono float32 audio at 16 kHz, in blocks of about AUDIO_BLOCK_SECONDS."""
@@ -451,17 +575,23 @@ class MediaDecoder:
         assert self._audio_reader is not None and self._streams is not None
         block = int(SAMPLE_RATE * AUDIO_BLOCK_SECONDS) * 4
         carry = b""
-        while True:
-            data = await self._audio_reader.read(block)
-            if not data:
-                return
-            data = carry + data
-            usable = len(data) - len(data) % 4
-            carry = data[usable:]
-            if usable:
-                samples = np.frombuffer(data[:usable], dtype=np.float32)
-                self.audio_samples += samples.size
-                yield samples
+        self._readers += 1
+        try:
+            while True:
+                async with self._reading():
+                    data = await self._audio_reader.read(block)
+                if not data:
+                    self._raise_failure()
+                    return
+                data = carry + data
+                usable = len(data) - len(data) % 4
+                carry = data[usable:]
+                if usable:
+                    samples = np.frombuffer(data[:usable], dtype=np.float32)
+                    self.audio_samples += samples.size
+                    yield samples
+        finally:
+            self._readers -= 1
 
     @property
     def aspect(self) -> float:
@@ -498,25 +628,46 @@ class MediaDecoder:
             )
 
     async def close(self) -> None:
-        """Kill whatever is still running and remove the spool file. Safe to call twice."""
-        if self._probe_watch is not None:
-            self._probe_watch.cancel()
-        for proc in (self._probe, self._proc):
-            if proc is not None and proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
-        if self._stderr_task is not None and not self._stderr_task.done():
-            self._stderr_task.cancel()
+        """Kill whatever is still running, close every pipe and remove the spool file. Safe to call twice.
+
+        Everything is released before the first await, so a close that is cancelled (the call's task
+        cancelled again, the server shutting down) leaks nothing; then the processes are reaped.
+        """
+        for task in (self._probe_watch, self._watchdog):
+            if task is not None:
+                task.cancel()
+        procs = [proc for proc in (self._probe, self._proc) if proc is not None]
+        for proc in procs:
+            _kill(proc)
         if self._audio_transport is not None:
             self._audio_transport.close()
         if self._spool_file is not None:
             self._spool_file.close()
         if self._spool is not None:
             self._spool.unlink(missing_ok=True)
+        for proc in procs:
+            await proc.wait()
+        if self._stderr_task is not None:
+            await asyncio.gather(self._stderr_task, return_exceptions=True)  # its pipe is closed: it ends
 
 
-def _parse_probe(out: bytes, err: bytes, fmt: str) -> MediaStreams:
+def _kill(proc: asyncio.subprocess.Process) -> None:
+    """Kill the process (if it runs) and close its pipes at once.
+
+    asyncio has no public call for the second: a child's transport only closes once each of its pipes
+    has read to the end, and a stdout paused because its reader fell behind (ffmpeg's output backed
+    up) never does, so `wait()` would never return and the pipes and the transport would leak, to
+    be closed by the garbage collector after the loop ("Event loop is closed").
+    """
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    transport = getattr(proc, "_transport", None)
+    if isinstance(transport, asyncio.SubprocessTransport):
+        transport.close()
+
+
+def _parse_probe(out: bytes, err: bytes, fmt: str, max_pixels: int = MAX_PICTURE_PIXELS) -> MediaStreams:
     try:
         listed = json.loads(out or b"{}").get("streams", [])
     except json.JSONDecodeError:
@@ -532,6 +683,11 @@ def _parse_probe(out: bytes, err: bytes, fmt: str) -> MediaStreams:
         height=height if isinstance(height, int) else 0,
         frame_rate=_rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate")),
     )
+    if streams.width * streams.height > max_pixels:
+        raise InvalidMedia(
+            f"the {fmt} video's frames are {streams.width}x{streams.height} pixels; the server decodes at most "
+            f"{max_pixels / 1e6:g} MP a frame: scale it down first"
+        )
     if not (streams.has_video or streams.has_audio):
         detail = err.decode(errors="replace").strip().splitlines()[-2:]
         raise InvalidMedia(

@@ -42,7 +42,7 @@ class ItemMediaLoader:
     async def load_media(self, kind: ReferenceKind, data: bytes, fmt: str, max_seconds: float) -> ItemMedia:
         """An image, audio or video file decoded for the signals (blocking work runs in threads)."""
         if kind is ReferenceKind.IMAGE:
-            picture = await asyncio.to_thread(decode_image, data)
+            picture = await asyncio.to_thread(decode_image, data, "chunk.data")
             frame = await asyncio.to_thread(squash, picture, self.decode.frame_size)
             return ItemMedia(kind, picture=picture, frames=(frame,), data=data)
         clip = (AudioClip if kind is ReferenceKind.AUDIO else VideoClip)(data, fmt)

@@ -46,7 +46,7 @@ class Lookup:
         found = _Found(self.moderation)
         memory = StreamMemory(self.moderation.signals, tenant, "", 0.0)
         if kind is ReferenceKind.IMAGE:
-            picture = await asyncio.to_thread(decode_image, data)
+            picture = await asyncio.to_thread(decode_image, data, "chunk.data")
             frame = await asyncio.to_thread(squash, picture, self.moderation.media.decode.frame_size)
             await self._frame(found, memory, 0.0, frame, picture, tenant)
         else:
