@@ -240,9 +240,9 @@ class GrpcServer:
             ("grpc.http2.max_pings_without_data", 0),
         ]  # fmt: skip
         self.settings = settings
-        self.server = grpc.aio.server(options=options)
         self.keys = KeyBook.load(settings.security.api_keys, env or {})
         self.credentials = server_credentials(settings.security)
+        self.server = grpc.aio.server(options=options)
         self.state = ServerState(None, settings.ingest.frame_rate, server_settings.max_chunk_bytes, self.keys)
         self.metrics = Metrics()  # every part records here (assemble); served on --metrics-listen (start_metrics)
         self.state.on_rpc_finished = self.metrics.rpc_finished
