@@ -229,6 +229,22 @@ def test_idle_ingest_calls_end_and_free_their_stream_slots(stub: vigil_pb2_grpc.
     assert ingest(stub, "after-idle", "matroska", media.read("clip.mkv")).code == OK
 
 
+def test_an_ingest_call_that_never_sends_its_config_ends(stub: vigil_pb2_grpc.VigilStub) -> None:
+    release = threading.Event()
+
+    def nothing() -> Iterator[vigil_pb2.IngestRequest]:
+        release.wait(120)
+        yield from ()
+
+    try:
+        with pytest.raises(grpc.RpcError) as ended:
+            list(stub.Ingest(nothing(), timeout=120))
+    finally:
+        release.set()
+    assert ended.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert "no config arrived" in (ended.value.details() or "")
+
+
 # -- leaks
 
 

@@ -144,6 +144,7 @@ def assemble(
     webhooks = build_webhooks(settings.webhooks, alert_log, db, policies)
     if webhooks is not None:
         alerts.add_sink(webhooks)  # started and closed with the hub
+        metrics.watch_webhooks(webhooks)
     metrics.watch_alerts(alerts)
     captions = CaptionHub(settings.captions)
     parts = IngestParts(workers, index, moderation, alerts, decode, captions, settings.speech,
@@ -243,7 +244,8 @@ class GrpcServer:
         self.keys = KeyBook.load(settings.security.api_keys, env or {})
         self.credentials = server_credentials(settings.security)
         self.server = grpc.aio.server(options=options)
-        self.state = ServerState(None, settings.ingest.frame_rate, server_settings.max_chunk_bytes, self.keys)
+        self.state = ServerState(None, settings.ingest.frame_rate, server_settings.max_chunk_bytes, self.keys,
+                                 stream_idle_timeout_s=settings.limits.stream_idle_timeout_s)  # fmt: skip
         self.metrics = Metrics()  # every part records here (assemble); served on --metrics-listen (start_metrics)
         self.state.on_rpc_finished = self.metrics.rpc_finished
         self._metrics_server: MetricsServer | None = None

@@ -6,13 +6,14 @@ decorators. The servicer talks to one object, the VigilService, once the models 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 
 import grpc
 
 from vigil.v1 import vigil_pb2, vigil_pb2_grpc
-from vigil_server.errors import InvalidRequest, NotReady
+from vigil_server.errors import IdleTimeout, InvalidRequest, NotReady
 from vigil_server.identity import OPEN_DOOR, KeyBook, current_tenant
 from vigil_server.rpc import current_stream, streaming, unary
 from vigil_server.service import VigilService
@@ -65,6 +66,7 @@ class ServerState:
     max_chunk_bytes: int
     keys: KeyBook | None = None  # API keys and tenant policies; None: auth off (identity.py)
     on_rpc_finished: Callable[[str, str], None] | None = None  # (method, status code name) as each RPC ends: metrics
+    stream_idle_timeout_s: float = 60.0  # an Ingest call's wait for its config (--stream-idle-timeout)
 
     def ready(self) -> VigilService:
         if self.service is None:
@@ -91,7 +93,13 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
         self, request_iterator: AsyncIterator[vigil_pb2.IngestRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[vigil_pb2.IngestEvent]:
         service = self.state.ready()
-        first = await anext(aiter(request_iterator), None)
+        idle_s = self.state.stream_idle_timeout_s
+        try:
+            async with asyncio.timeout(idle_s):
+                first = await anext(aiter(request_iterator), None)
+        except TimeoutError:
+            raise IdleTimeout(f"no config arrived for {idle_s:g} s (the server's --stream-idle-timeout); send the "
+                              "StreamConfig first, at once", field="config") from None  # fmt: skip
         if first is None or first.WhichOneof("request") != "config":
             raise InvalidRequest("the first IngestRequest must carry a config (StreamConfig)", field="config")
         config = replace(stream_config(first.config, self.state.default_frame_rate), tenant=current_tenant())
