@@ -312,7 +312,7 @@ class SecuritySettings:
                           "VIGIL_API_KEY_*: auth off")  # fmt: skip
     tls_cert: str = _flag("", "tls-cert", "PEM certificate chain of the listener; empty: plaintext")
     tls_key: str = _flag("", "tls-key", "PEM private key of --tls-cert")
-    tls_client_ca: str = _flag("", "tls-client-ca", "PEM CA bundle; set: clients must show a certificate it signed (mTLS)")
+    tls_client_ca: str = _flag("", "tls-client-ca", "PEM CA bundle; set: clients need a certificate it signed (mTLS)")
 
 
 @dataclass(frozen=True)
