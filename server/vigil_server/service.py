@@ -18,8 +18,8 @@ from vigil_server.captions import CaptionHub, CaptionWatch
 from vigil_server.erasure import Erased, Eraser
 from vigil_server.errors import Unsupported
 from vigil_server.hybrid import HybridSearch
-from vigil_server.index import SegmentIndex
 from vigil_server.identity import NO_POLICY, TenantPolicy
+from vigil_server.index import SegmentIndex
 from vigil_server.ingest import IngestParts, IngestSession
 from vigil_server.listing import Cursor, SegmentPage
 from vigil_server.moderation import Lookup, Moderation
@@ -43,9 +43,9 @@ from vigil_server.types import (
     ReferenceKind,
     SearchFilter,
     SearchQuery,
+    SegmentStored,
     StandingQuery,
     StandingQuerySpec,
-    SegmentStored,
     StreamConfig,
     Verdict,
     WatchFilter,

@@ -366,8 +366,9 @@ class ObservabilitySettings:
     """Metrics and logs."""
 
     metrics_listen: str = _flag(
-        "", "metrics-listen", "host:port of the Prometheus metrics endpoint (HTTP); port 0 picks a free one "
-        "(printed); empty: no endpoint"
+        "",
+        "metrics-listen",
+        "host:port of the Prometheus metrics endpoint (HTTP); port 0 picks a free one (printed); empty: no endpoint",
     )
     log_format: str = _flag("text", "log-format", "text (one line per record) or json (one object per line)",
                             choices=("text", "json"))  # fmt: skip
