@@ -23,7 +23,7 @@ from PIL import Image
 from tests.inprocess import InProcessServer
 from vigil.v1 import vigil_pb2, vigil_pb2_grpc
 from vigil_client import VigilClient
-from vigil_server.errors import StorageFull, storage_full
+from vigil_server.errors import StorageFull, StoreUnavailable, storage_full
 from vigil_server.rpc import MAX_MESSAGE_CHARS
 
 TIMEOUT = 60  # seconds per call: the machine is shared and loaded
@@ -255,6 +255,39 @@ def test_failing_add_bank_item_stores_nothing(stub: vigil_pb2_grpc.VigilStub) ->
     assert len(listed()) == len(before) + 1
 
 
+def test_an_archive_search_that_fails_leaves_no_item(
+    server: InProcessServer, stub: vigil_pb2_grpc.VigilStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The item is stored before its archive search; when the search fails (the store went away), the
+    item goes again, so the client's retry cannot make a duplicate. The failure is injected at the archive
+    search, the one seam; the call is real."""
+    assert server.service is not None
+    moderation = server.service.moderation
+
+    def store_gone(*args: object) -> list[object]:
+        raise StoreUnavailable("the Milvus store failed; retry later")
+
+    def listed() -> list[str]:
+        return [i.item_id for i in stub.ListBankItems(vigil_pb2.ListBankItemsRequest(bank="whole-search"),
+                                                      timeout=TIMEOUT).items]  # fmt: skip
+
+    def add() -> None:
+        header = vigil_pb2.BankItemHeader(bank="whole-search", kind=vigil_pb2.REFERENCE_KIND_IMAGE, archive_window=60)
+        stub.AddBankItem(iter([vigil_pb2.AddBankItemRequest(header=header),
+                               vigil_pb2.AddBankItemRequest(chunk=vigil_pb2.MediaChunk(sequence=0,
+                                                                                       data=png((30, 200, 30))))]),
+                         timeout=TIMEOUT)  # fmt: skip
+
+    monkeypatch.setattr(moderation, "_archive_matches", store_gone)
+    with pytest.raises(grpc.RpcError) as failed:
+        add()
+    assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert listed() == []
+    monkeypatch.undo()
+    add()
+    assert len(listed()) == 1
+
+
 # -- 7: a full disk ------------------------------------------------------------------------------
 
 
@@ -292,7 +325,7 @@ import resource, signal, sys
 import numpy as np
 from pathlib import Path
 from vigil_server.calibrate import Calibrator
-from vigil_server.errors import StorageFull, storage_full
+from vigil_server.errors import StorageFull, StoreUnavailable, storage_full
 from vigil_server.types import Modality
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (64, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))

@@ -197,10 +197,9 @@ class SegmentStore:
             except (MilvusException, grpc.RpcError) as exc:
                 if attempt == self.settings.retries or not _retriable(exc):
                     # The detail may hold a filter expression with client input: the log has it, the client not.
-                    log.warning("Milvus call failed: %s", type(exc).__name__)
-                    log.debug("Milvus call failed: %s", exc)
+                    log.warning("Milvus call failed: %s: %.300s", type(exc).__name__, exc)
                     raise StoreUnavailable("the Milvus store failed; retry later (the server log has the "
-                                           "details at debug level)") from exc  # fmt: skip
+                                           "details)") from exc  # fmt: skip
                 log.warning("Milvus call failed (%s); retry %d", type(exc).__name__, attempt + 1)
                 log.debug("Milvus call failed: %s", exc)
                 time.sleep(0.2 * 2**attempt)

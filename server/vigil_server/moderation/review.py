@@ -230,7 +230,7 @@ class AlertLog:
 
     def erase(self, tenant: str, stream_id: str, start: float | None = None, end: float | None = None) -> int:
         """Delete the stored alerts about the stream (those overlapping [start, end) when given), with their
-        reviews and flood-control holds; returns how many alerts went.
+        reviews and flood-control holds; returns how many stored alerts (what ListAlerts shows) went.
 
         An alert of no length overlaps when its start lies in the range. The review counts and
         dismissals are rebuilt from what is left. Sequences are never given again.
@@ -247,10 +247,10 @@ class AlertLog:
             with self.db.transaction() as conn:
                 recorded = conn.execute(f"DELETE FROM alerts WHERE {where}", tuple(parameters)).rowcount
                 stored = conn.execute(f"DELETE FROM alert_store WHERE {where}", tuple(parameters)).rowcount
-                held = conn.execute(f"DELETE FROM alert_holds WHERE {where}", tuple(parameters)).rowcount
+                conn.execute(f"DELETE FROM alert_holds WHERE {where}", tuple(parameters))
             if recorded:
                 self._load_reviews()
-        return int(max(recorded, stored + held))
+        return int(stored)
 
     def count(self, tenant: str) -> int:
         """Alerts recorded for the tenant."""

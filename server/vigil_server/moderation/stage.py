@@ -16,6 +16,7 @@ was flagged is still caught.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -187,9 +188,23 @@ class Moderation:
             raise InvalidMedia(UNDESCRIBED[spec.kind])
         item = BankItem(uuid.uuid4().hex, spec.bank, spec.kind, spec.label, spec.external_id, (), time.time(),
                         spec.tenant)  # fmt: skip
-        stored = await self._add([(item, described)])
-        log.info("bank %s: added %s item %s %r", item.bank, item.kind.value, item.item_id, item.label)
-        return self.counted(stored[0].item), await self._search_archive(stored, spec.archive_window_s)
+        stored, alerts = await self._add_searched([(item, described)], spec.archive_window_s)
+        log.info("bank %s: added %s item %s", item.bank, item.kind.value, item.item_id)
+        return self.counted(stored[0].item), alerts
+
+    async def _add_searched(
+        self, items: list[tuple[BankItem, dict[str, Any]]], window_s: float | None
+    ) -> tuple[list[StoredItem], list[Alert]]:
+        """Store the items and search the archive for them: both or neither (a failed search removes them,
+        so a client's retry does not make duplicates)."""
+        stored = await self._add(items)
+        try:
+            return stored, await self._search_archive(stored, window_s)
+        except BaseException:
+            for s in stored:
+                with contextlib.suppress(Exception):  # the search's error is the one to report
+                    await asyncio.shield(self.remove_item(s.item.item_id, s.item.tenant))
+            raise
 
     async def _add(self, items: list[tuple[BankItem, dict[str, Any]]]) -> list[StoredItem]:
         by_name = {s.name: s for s in self.signals}
@@ -231,14 +246,14 @@ class Moderation:
             item = BankItem(uuid.uuid4().hex, bank, kind, entry.label or label, entry.external_id or external_id, (),
                             now, tenant)  # fmt: skip
             items.append((item, {entry.signal.name: entry.values}))
-        stored = await self._add(items)
+        stored, alerts = await self._add_searched(items, archive_window_s)
         counts: dict[str, int] = {}
         for entry in entries:
             counts[entry.signal.name] = counts.get(entry.signal.name, 0) + 1
         log.info(
             "bank %s: imported %d hashes (%s)", bank, len(stored), ", ".join(f"{n} {k}" for k, n in counts.items())
         )
-        return counts, await self._search_archive(stored, archive_window_s)
+        return counts, alerts
 
     def export_hashes(self, bank: str, tenant: str) -> str:
         """The PDQ hashes of a bank (or all) as `pdq_hash,quality,label` CSV."""
