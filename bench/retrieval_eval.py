@@ -4,13 +4,20 @@ Corpus, all from packaged real media (nothing downloaded):
 - `photos`: the labelled photos of bench/photos (one per second of video, 1 fps sampling);
 - `narration`: espeak-ng saying "Here is <caption>." for the first --narrated photos;
 - `prompts`: Debian's asterisk-core-sounds-en-wav recordings (real voice), with their transcripts;
-- `music-N`: the first 30 s of each track of asterisk-moh-opsound-wav, over a test pattern.
+- `music-N`: the first 30 s of each track of asterisk-moh-opsound-wav, over a test pattern;
+- `sounds`: the held-out labelled clips of bench/sounds (bench/sounds/dataset.py: real GCompris and
+  asterisk-moh recordings, labelled by what the file is named for), one per 10 s slot.
 
 Directions (query -> what counts as the right answer):
 - text->frame: a photo's caption -> that photo's frame;
 - image->frame: a resized (50 %), cropped (5 %), JPEG-re-encoded copy of the photo -> its frame;
 - text->speech: a prompt's transcript -> the speech segment of that prompt;
-- text->sound: "music"-like and "singing"-like queries -> a sound segment with that caption;
+- text->sound: "music"-like queries -> a sound segment of a `music-N` stream (the media is music,
+  whatever caption the tagger gave it). Until December 2026 this row also had two "singing" queries
+  whose right answer was a segment *captioned* [singing]: the tagger's own output, not the media
+  (no track is known to hold singing; Whisper transcribes no lyrics in any of them), so they left;
+- text->sound (AudioSet, held-out): each distinct first label of the `sounds` clips in words ("dog",
+  "applause", ...) -> a sound segment overlapping a clip with that label, among every stream's;
 - audio->stream: a 6 s clip of a music track or a whole prompt -> any segment of its stream;
 - video->speech: a 2 s video of a narrated photo -> the narration sentence about it;
 - text->people: "a person", "people", "a crowd", ... -> any frame with people, in a stream of their
@@ -29,6 +36,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import wave
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,6 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.photos.dataset import LabelledPhoto, load_photos, read_labels  # noqa: E402
+from bench.sounds.dataset import load as load_sound  # noqa: E402
+from bench.sounds.dataset import read_labels as read_sound_labels  # noqa: E402
 from scripts.sample_media import (  # noqa: E402
     Utterance,
     audio_sequence,
@@ -54,10 +64,8 @@ from vigil_client import MediaBytes, SearchMatch, SegmentInfo, VigilClient, Vigi
 PROMPTS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 TRANSCRIPTS = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
 MOH = Path("/usr/share/asterisk/moh")
-SOUND_QUERIES = {
-    "music": ["music", "a song", "instrumental music", "a melody"],
-    "singing": ["singing", "a person singing"],
-}
+MUSIC_QUERIES = ("music", "a song", "instrumental music", "a melody")
+SOUND_SLOT_S = 10.0  # each labelled clip of the `sounds` stream starts a slot of its own (cut to a second less)
 Check = Callable[[SegmentInfo], bool]
 PEOPLE_QUERIES = ("a person", "people", "a crowd", "a face", "someone", "a group of people", "musicians")
 
@@ -102,6 +110,27 @@ def read_transcripts(limit: int) -> list[tuple[Path, str]]:
             if len(chosen) == limit:
                 break
     return chosen
+
+
+def sound_events(out: Path) -> tuple[Path, list[tuple[str, frozenset[str], float, float]]]:
+    """The held-out labelled clips of bench/sounds, one per slot, as a 16 kHz WAV; per clip: its first (most
+    specific) label, all its labels, and its span in the WAV."""
+    clips = [s for s in read_sound_labels() if s.held_out]
+    rate = 16000
+    track = np.zeros(round(SOUND_SLOT_S * len(clips) * rate), np.float32)
+    spans = []
+    for i, clip in enumerate(clips):
+        audio = load_sound(clip)[: round((SOUND_SLOT_S - 1) * rate)]
+        at = round(i * SOUND_SLOT_S * rate)
+        track[at : at + audio.size] = audio
+        labels = frozenset(label.lower() for label in clip.labels)
+        spans.append((clip.labels[0].lower(), labels, i * SOUND_SLOT_S, i * SOUND_SLOT_S + audio.size / rate))
+    with wave.open(str(out), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.clip(track, -1, 1) * 32767).astype("<i2").tobytes())
+    return out, spans
 
 
 def ingest(client: VigilClient, path: Path, stream_id: str, fmt: str) -> None:
@@ -174,6 +203,9 @@ def main() -> int:
             ingest(client, slideshow(images, work / "photos.ts"), "photos", "mpegts")
             ingest(client, narration, "narration", "mpegts")
             ingest(client, prompt_audio, "prompts", "wav")
+            sound_wav, sound_spans = sound_events(work / "sounds.wav")
+            ingest(client, soundtrack_video(work, SOUND_SLOT_S * len(sound_spans), sound_wav, name="sounds"), "sounds",
+                   "mpegts")  # fmt: skip
             for i, track in enumerate(tracks):
                 run_ffmpeg(["-t", "30", "-i", str(track), str(work / f"music-{i}.wav")])
                 ingest(client, soundtrack_video(work, 30.0, work / f"music-{i}.wav", name=f"music-{i}"), f"music-{i}",
@@ -200,12 +232,22 @@ def main() -> int:
                     for i, (_, text) in enumerate(prompts)
                 ]
             )
-            sound_ranks = []
-            for caption, queries in SOUND_QUERIES.items():
-                for query in queries:
-                    found = client.search(query, modalities=["sound"], top_k=50)
-                    sound_ranks.append(rank(found, lambda s, c=caption: s.text == f"[{c}]"))
-            results["text->sound"] = summarise(sound_ranks)
+            music = [rank(client.search(q, modalities=["sound"], top_k=50), lambda s: s.stream_id.startswith("music-"))
+                     for q in MUSIC_QUERIES]  # fmt: skip
+            results["text->sound"] = summarise(music)
+
+            def clip_with(label: str) -> Check:
+                return lambda s: (
+                    s.stream_id == "sounds"
+                    and any(
+                        label in labels and s.start < end and s.end > start for _, labels, start, end in sound_spans
+                    )
+                )
+
+            labels = sorted({first for first, _, _, _ in sound_spans})
+            results["text->sound (AudioSet, held-out)"] = summarise(
+                [rank(client.search(label, modalities=["sound"], top_k=50), clip_with(label)) for label in labels]
+            )
             stream_ranks = []
             for i in range(len(tracks)):
                 clip = work / f"clip-{i}.wav"
