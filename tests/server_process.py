@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import re
 import signal
@@ -17,16 +16,22 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-SERVER = [sys.executable, "-m", "vigil_server.app"]
-LISTENING = re.compile(r"vigil-server listening on (\S+)")
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a child gets when the thread that started it dies
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: be killed when the starting thread dies, so a test run killed by a timeout
-    leaves no server behind (Linux; elsewhere the server outlives a killed parent as before)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+# Python statements a child runs first: be killed when the starting thread dies, so a test run killed by a
+# timeout leaves no server behind (Linux; elsewhere the server outlives a killed parent). This runs in the
+# child's own interpreter, not in a `preexec_fn`: forking a process whose gRPC threads are busy and running
+# Python before exec left the child's gRPC poller on closed descriptors ("epoll_wait error: Bad file
+# descriptor") and the server never started, about once per CI run.
+DIE_WITH_PARENT = (
+    "import ctypes, signal\n"
+    "try:\n"
+    f"    ctypes.CDLL(None, use_errno=True).prctl({PR_SET_PDEATHSIG}, signal.SIGKILL)\n"
+    "except (OSError, AttributeError):\n"
+    "    pass\n"
+)
+SERVER = [sys.executable, "-c", DIE_WITH_PARENT + "import runpy\nrunpy.run_module('vigil_server.app', "
+          "run_name='__main__', alter_sys=True)\n"]  # fmt: skip
+LISTENING = re.compile(r"vigil-server listening on (\S+)")
 
 
 class ServerProcess:
@@ -49,7 +54,6 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         found = threading.Event()
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -27,12 +26,11 @@ from PIL import Image
 
 from scripts.sample_media import tone_video
 from tests.fakes import TONE_WORDS
-from tests.server_process import _die_with_parent
+from tests.server_process import DIE_WITH_PARENT, LISTENING
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
-LISTENING = re.compile(r"vigil-server listening on (\S+)")
 CYCLES = 3
 CHUNK = 16 << 10
 TIMEOUT = 120  # per call: the machine is shared and loaded
@@ -57,11 +55,13 @@ class FakeServerProcess:
         self.log: list[str] = []
 
     def start(self, timeout: float = 300.0) -> FakeServerProcess:
-        code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); import tests.test_sigkill as t; t.serve(sys.argv[1])"
+        code = (
+            DIE_WITH_PARENT + f"import sys; sys.path.insert(0, {str(ROOT)!r}); import tests.test_sigkill as t; "
+            "t.serve(sys.argv[1])"
+        )
         self.proc = subprocess.Popen(
             [sys.executable, "-c", code, str(self.data_dir)], cwd=ROOT, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )  # fmt: skip
         found = threading.Event()
 
