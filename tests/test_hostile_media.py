@@ -229,6 +229,31 @@ def test_idle_ingest_calls_end_and_free_their_stream_slots(stub: vigil_pb2_grpc.
     assert ingest(stub, "after-idle", "matroska", media.read("clip.mkv")).code == OK
 
 
+def test_uploads_that_stop_sending_end(stub: vigil_pb2_grpc.VigilStub) -> None:
+    """AddBankItem and MatchFile after their header, idle: the call ends instead of holding its handler."""
+    release = threading.Event()
+
+    def header_then_nothing(first: object) -> Iterator[object]:
+        yield first
+        release.wait(120)
+
+    image = vigil_pb2.REFERENCE_KIND_IMAGE
+    calls = [
+        lambda: stub.AddBankItem(header_then_nothing(vigil_pb2.AddBankItemRequest(
+            header=vigil_pb2.BankItemHeader(bank="idle", kind=image))), timeout=120),
+        lambda: stub.MatchFile(header_then_nothing(vigil_pb2.MatchFileRequest(
+            header=vigil_pb2.MatchFileHeader(kind=image))), timeout=120),
+    ]  # fmt: skip
+    try:
+        for call in calls:
+            with pytest.raises(grpc.RpcError) as ended:
+                call()
+            assert ended.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert "--stream-idle-timeout" in (ended.value.details() or "")  # the server's, not the client's deadline
+    finally:
+        release.set()
+
+
 def test_an_ingest_call_that_never_sends_its_config_ends(stub: vigil_pb2_grpc.VigilStub) -> None:
     release = threading.Event()
 

@@ -41,8 +41,9 @@ from vigil_server.captions import Caption, CaptionHub, CaptionKind
 from vigil_server.clock import AudioClock, AudioWindow, stream_time
 from vigil_server.decode import DecodeSettings, MediaDecoder
 from vigil_server.describe import SceneDescriber
-from vigil_server.errors import IdleTimeout, InvalidRequest
+from vigil_server.errors import InvalidRequest
 from vigil_server.frame_people import PeopleSchedule
+from vigil_server.idle import not_idle
 from vigil_server.index import SegmentIndex
 from vigil_server.lanes import BoundedQueue, Lane
 from vigil_server.live_speech import LiveSpeech
@@ -236,24 +237,11 @@ class IngestSession:
             waited_from = time.monotonic()
         await self.decoder.finish()
 
-    async def _not_idle(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+    def _not_idle(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
         """The chunks; IdleTimeout when the next one takes more than --stream-idle-timeout (the slot is freed)."""
-        idle_s = self.parts.limits.stream_idle_timeout_s
-        pending = aiter(chunks)
-        while True:
-            try:
-                async with asyncio.timeout(idle_s):
-                    chunk = await anext(pending)
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                raise IdleTimeout(
-                    f"no chunk arrived for {idle_s:g} s (the server's --stream-idle-timeout), so the call ended and "
-                    "freed its stream slot; send chunks without long pauses, or end the call and resume the stream "
-                    "later in a new one (StreamConfig.time_offset)",
-                    field="chunk",
-                ) from None
-            yield chunk
+        return not_idle(chunks, self.parts.limits.stream_idle_timeout_s, "chunk", "chunk",
+                        "its stream slot is free again; send chunks without long pauses, or end the call and resume "
+                        "the stream later in a new one (StreamConfig.time_offset)")  # fmt: skip
 
     def _segment(
         self, modality: Modality, start: float, end: float, text: str = "", language: str = "", translation: str = ""

@@ -15,6 +15,7 @@ import grpc
 from vigil.v1 import vigil_pb2, vigil_pb2_grpc
 from vigil_server.errors import IdleTimeout, InvalidRequest, NotReady
 from vigil_server.identity import OPEN_DOOR, KeyBook, current_tenant
+from vigil_server.idle import not_idle
 from vigil_server.rpc import current_stream, streaming, unary
 from vigil_server.service import VigilService
 from vigil_server.types import HashListForm
@@ -55,6 +56,9 @@ from vigil_server.wire_moderation import (
     standing_query_spec,
     text_page,
 )
+
+# What an upload (AddBankItem, MatchFile) that stopped sending is told.
+UPLOAD_ADVICE = "send the header and then the media's chunks without long pauses"
 
 
 @dataclass
@@ -191,7 +195,8 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
         self, request_iterator: AsyncIterator[vigil_pb2.AddBankItemRequest], context: grpc.aio.ServicerContext
     ) -> vigil_pb2.AddBankItemResponse:
         service = self.state.ready()
-        spec = replace(await bank_item_spec(request_iterator), tenant=current_tenant())
+        requests = not_idle(request_iterator, self.state.stream_idle_timeout_s, "message", "chunk", UPLOAD_ADVICE)
+        spec = replace(await bank_item_spec(requests), tenant=current_tenant())
         item, archive_alerts = await service.add_item(spec)
         return vigil_pb2.AddBankItemResponse(item=bank_item_proto(item), archive_alerts=archive_alerts)
 
@@ -255,7 +260,8 @@ class VigilServicer(vigil_pb2_grpc.VigilServicer):
         self, request_iterator: AsyncIterator[vigil_pb2.MatchFileRequest], context: grpc.aio.ServicerContext
     ) -> vigil_pb2.MatchResponse:
         service = self.state.ready()
-        kind, data, fmt = await match_file_request(request_iterator)
+        requests = not_idle(request_iterator, self.state.stream_idle_timeout_s, "message", "chunk", UPLOAD_ADVICE)
+        kind, data, fmt = await match_file_request(requests)
         return match_response(await service.match_file(kind, data, fmt, current_tenant()))
 
     @unary

@@ -323,7 +323,7 @@ class LimitSettings:
         60.0,
         "stream-idle-timeout",
         "seconds an Ingest call may wait for its next chunk (its config included) before it ends and frees its "
-        "stream slot",
+        "stream slot; AddBankItem and MatchFile uploads the same",
         bounds=Bounds(gt=0, le=86400),
     )
     decode_stall_timeout_s: float = _flag(
