@@ -10,12 +10,15 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 from milvus import MilvusServer
 from pymilvus import MilvusClient
 
 from tests.conftest import PHRASE, PHRASE_AT, Media
 from tests.server_process import ServerProcess
+from vigil.v1 import vigil_pb2
+from vigil.v1.vigil_pb2_grpc import VigilStub
 from vigil_client import VigilClient, read_chunks
 
 STREAM_ID = "milvus-server-pattern"
@@ -81,6 +84,10 @@ def test_spoken_phrase_is_found_through_a_milvus_server(
         # Frames' copy descriptors (for reference banks) live beside them in the same server.
         [copies] = [c for c in milvus.list_collections() if c.startswith("vigil_") and "_copies_" in c]
         assert milvus.query(copies, filter=f'stream_id == "{STREAM_ID}"', output_fields=["start"], limit=100)
+        # On a server each collection is partitioned by tenant (identity.py: one tenant's calls touch its own).
+        for name in (collection, copies):
+            [tenant] = [f for f in milvus.describe_collection(name)["fields"] if f["name"] == "tenant"]
+            assert tenant.get("is_partition_key"), (name, tenant)
         rows = milvus.query(
             collection,
             filter=f'stream_id == "{STREAM_ID}"',
@@ -92,3 +99,16 @@ def test_spoken_phrase_is_found_through_a_milvus_server(
         milvus.close()
     stored = summary.frames_indexed + summary.speech_segments_indexed + summary.sound_segments_indexed
     assert rows[0]["count(*)"] == stored + summary.on_screen_text_segments_indexed
+
+    # Erasure on a server: the stream's rows leave both collections.
+    with grpc.insecure_channel(vigil_on_milvus.address) as channel:
+        erased = VigilStub(channel).DeleteStream(vigil_pb2.DeleteStreamRequest(stream_id=STREAM_ID), timeout=300)
+    assert erased.segments_deleted == rows[0]["count(*)"]
+    milvus = MilvusClient(uri=milvus_uri, timeout=30)
+    try:
+        for name in (collection, copies):
+            left = milvus.query(name, filter=f'stream_id == "{STREAM_ID}"', output_fields=["count(*)"],
+                                consistency_level="Strong", timeout=30)  # fmt: skip
+            assert left[0]["count(*)"] == 0, name
+    finally:
+        milvus.close()

@@ -121,6 +121,10 @@ class SegmentStore:
             raise StoreUnavailable(f"cannot open the Milvus store at {settings.uri}: {exc}") from exc
         version = self._call(lambda: str(self._client.get_server_version()))
         self._grouping = groups_search_results(version)
+        # On a server the tenant is the partition key: one tenant's searches and deletes touch only its
+        # partitions. Milvus Lite keeps one partition; there (and in collections made before) the tenant
+        # filter, which every query carries anyway, is what scopes them.
+        self._tenant_key = not version.startswith("milvus_lite")
         log.info(
             "Milvus %s: %s", version, "one grouped search per query" if self._grouping else "a search per modality"
         )
@@ -131,7 +135,7 @@ class SegmentStore:
 
     def _ensure_copies(self) -> None:
         self._ensure(self.copies, self.descriptor_dim, [
-            ("tenant", DataType.VARCHAR, {"max_length": 64}),
+            ("tenant", DataType.VARCHAR, self._tenant_options()),
             ("stream_id", DataType.VARCHAR, {"max_length": 128}),
             ("start", DataType.DOUBLE, {}),
             ("end", DataType.DOUBLE, {}),
@@ -140,7 +144,7 @@ class SegmentStore:
 
     def _ensure_collection(self) -> None:
         self._ensure(self.collection, self.dim, [
-            ("tenant", DataType.VARCHAR, {"max_length": 64}),
+            ("tenant", DataType.VARCHAR, self._tenant_options()),
             ("stream_id", DataType.VARCHAR, {"max_length": 128}),
             ("modality", DataType.VARCHAR, {"max_length": 16}),
             ("start", DataType.DOUBLE, {}),
@@ -157,6 +161,9 @@ class SegmentStore:
             ("face_count", DataType.INT32, {}),
             ("people_boxes", DataType.VARCHAR, {"max_length": MAX_BOXES}),  # [[x, y, w, h], ...]: people, then faces
         ])  # fmt: skip
+
+    def _tenant_options(self) -> dict[str, int]:
+        return {"max_length": 64, "is_partition_key": True} if self._tenant_key else {"max_length": 64}
 
     def _extra_fields(self) -> list[str]:
         """The SHOT_FIELDS the segments collection has (all of them, unless it was made before them)."""
