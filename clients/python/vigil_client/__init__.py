@@ -16,6 +16,7 @@ from vigil_client.client import (
     SegmentPage,
     VigilClient,
 )
+from vigil_client.erasure import Deleted
 from vigil_client.errors import ErrorDetails, VigilError, error_details
 from vigil_client.hash_sharing import AlertRecordInfo, BankInfo, EvidenceInfo, LookupMatchInfo
 from vigil_client.media import FORMAT_BY_EXTENSION, MODALITIES, MediaBytes, media_kind, read_chunks
@@ -43,6 +44,7 @@ __all__ = [
     "CaptionWatch",
     "CaptionWordInfo",
     "CaptionWriter",
+    "Deleted",
     "ErrorDetails",
     "EvidenceInfo",
     "Example",

@@ -8,6 +8,7 @@ vigil bank add logo.png --bank logos --label "banned logo"
 vigil watch --json
 vigil transcript cam-1 --format vtt -o cam-1.vtt
 vigil captions talk.ts --stream talk --format srt -o talk.srt
+vigil delete cam-1 --start 30 --end 90                  # erase a stretch (without --start/--end: the stream)
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import BinaryIO
 from vigil_client.cli_captions import add_caption_commands
 from vigil_client.cli_connection import add_connection_flags, connect
 from vigil_client.cli_hash_sharing import add_hash_sharing_commands
-from vigil_client.cli_moderation import add_moderation_commands, describe_alert
+from vigil_client.cli_moderation import _reports_errors, add_moderation_commands, describe_alert
 from vigil_client.client import DEFAULT_CHUNK_BYTES, DEFAULT_SERVER, SegmentInfo
 from vigil_client.errors import VigilError
 from vigil_client.media import FORMAT_BY_EXTENSION, MODALITIES, MediaBytes, read_chunks
@@ -154,6 +155,25 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+@_reports_errors("delete")
+def cmd_delete(args: argparse.Namespace) -> int:
+    if (args.start is None) != (args.end is None):
+        print("vigil: delete takes both --start and --end, or neither (the whole stream)", file=sys.stderr)
+        return 2
+    with connect(args) as client:
+        if args.start is None:
+            deleted = client.delete_stream(args.stream_id)
+        else:
+            deleted = client.delete_segments(args.stream_id, args.start, args.end)
+    if args.json:
+        print(json.dumps(deleted.as_json()))
+    else:
+        where = "" if args.start is None else f" ({args.start:g}-{args.end:g} s)"
+        print(f"deleted {deleted.segments} segments, {deleted.alerts} alerts and {deleted.archive_entries} archive "
+              f"entries of {args.stream_id}{where}")  # fmt: skip
+    return 0
+
+
 def cmd_health(args: argparse.Namespace) -> int:
     with connect(args) as client:
         try:
@@ -212,6 +232,13 @@ def parser() -> argparse.ArgumentParser:
     search.add_argument("--end", type=float, help="only segments starting before this second")
     search.add_argument("--json", action="store_true", help="one JSON object per line")
     search.set_defaults(run=cmd_search)
+
+    delete = sub.add_parser("delete", help="erase a stream's segments, archived hashes and alerts, or a stretch's")
+    delete.add_argument("stream_id", help="the stream")
+    delete.add_argument("--start", type=float, metavar="SECONDS", help="erase only segments overlapping this stretch")
+    delete.add_argument("--end", type=float, metavar="SECONDS", help="(with --start) the stretch's end")
+    delete.add_argument("--json", action="store_true", help="print the counts as one JSON object")
+    delete.set_defaults(run=cmd_delete)
 
     health = sub.add_parser("health", help="print SERVING or NOT_SERVING (exit 0 only when SERVING)")
     health.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="wait up to this long for SERVING")

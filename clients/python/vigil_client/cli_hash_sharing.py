@@ -5,6 +5,7 @@ vigil match --pdq f8f8...  --md5 d41d...         # or these hashes (repeatable);
 vigil bank settings shared-list --allow-list --threshold pdq=20
 vigil bank banks --json
 vigil alert review 3f2a... --dismiss --reviewer ana --note "press footage"
+vigil alert list --stream cam-1 --review-state unreviewed --json   # stored alerts, oldest first
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from vigil_client.cli_connection import connect
-from vigil_client.cli_moderation import _reports_errors, describe_item
+from vigil_client.cli_moderation import _reports_errors, describe_alert, describe_item, sequence_number
 from vigil_client.hash_sharing import AlertRecordInfo, BankInfo, LookupMatchInfo
 from vigil_client.media import KINDS
+from vigil_client.moderation import REVIEW_STATES, AlertInfo
 
 # CLI flag -> signal type name sent to the server
 HASH_FLAGS = {"pdq": "pdq", "md5": "video_md5", "sha256": "video_sha256"}
@@ -43,6 +45,12 @@ def describe_record(r: AlertRecordInfo) -> str:
     note = f"  {r.note!r}" if r.note else ""
     what = f"{r.bank or r.kind} {r.match_id} on {r.stream_id}"
     return f"{r.alert_id}  {r.verdict or 'unreviewed'} by {r.reviewer or '-'}  {what}{note}"
+
+
+def describe_stored_alert(a: AlertInfo) -> str:
+    """describe_alert's line after the alert's sequence number and id, then its latest review."""
+    review = f"  {a.verdict} by {a.reviewer or '-'}" if a.verdict else "  unreviewed"
+    return f"#{a.sequence} {a.alert_id}  {describe_alert(a)}{review}"
 
 
 @_reports_errors("match")
@@ -103,6 +111,17 @@ def cmd_alert_review(args: argparse.Namespace) -> int:
     return 0
 
 
+@_reports_errors("alert list")
+def cmd_alert_list(args: argparse.Namespace) -> int:
+    with connect(args) as client:
+        alerts = client.list_alerts(args.stream, args.bank, args.query, raised_after=args.raised_after,
+                                    raised_before=args.raised_before, review_state=args.review_state,
+                                    after_sequence=args.after_sequence)  # fmt: skip
+        for alert in alerts:  # printed a page at a time, as they come
+            print(json.dumps(alert.as_json()) if args.json else describe_stored_alert(alert), flush=True)
+    return 0
+
+
 def add_hash_sharing_commands(sub: Any, bank: Any) -> None:
     """Add `match` and `alert` to the `vigil` subcommands, and `settings` and `banks` to `vigil bank`."""
     json_help = "one JSON object per line"
@@ -138,7 +157,7 @@ def add_hash_sharing_commands(sub: Any, bank: Any) -> None:
     banks.add_argument("--json", action="store_true", help=json_help)
     banks.set_defaults(run=cmd_bank_banks)
 
-    alert = sub.add_parser("alert", help="review raised alerts").add_subparsers(dest="action", required=True)
+    alert = sub.add_parser("alert", help="list and review stored alerts").add_subparsers(dest="action", required=True)
     review = alert.add_parser("review", help="confirm or dismiss an alert (a dismissed item is not alerted again "
                               "on that stream)")  # fmt: skip
     review.add_argument("id", help="the alert id")
@@ -149,3 +168,16 @@ def add_hash_sharing_commands(sub: Any, bank: Any) -> None:
     review.add_argument("--note", default="", help="why")
     review.add_argument("--json", action="store_true", help=json_help)
     review.set_defaults(run=cmd_alert_review)
+    listing = alert.add_parser("list", help="stored alerts, oldest first (by sequence number), one per line")
+    listing.add_argument("--stream", action="append", default=[], metavar="ID", help="only this stream (repeatable)")
+    listing.add_argument("--bank", action="append", default=[], metavar="NAME", help="only this bank (repeatable)")
+    listing.add_argument("--query", action="append", default=[], metavar="ID", help="only this query (repeatable)")
+    listing.add_argument("--review-state", choices=[s for s in REVIEW_STATES if s], help="default: every alert")
+    listing.add_argument("--after-sequence", type=sequence_number, default=0, metavar="N",
+                         help="only alerts with a larger sequence number")  # fmt: skip
+    listing.add_argument("--raised-after", type=float, default=0.0, metavar="UNIX_SECONDS",
+                         help="only alerts raised at or after this time")  # fmt: skip
+    listing.add_argument("--raised-before", type=float, default=0.0, metavar="UNIX_SECONDS",
+                         help="only alerts raised before this time")  # fmt: skip
+    listing.add_argument("--json", action="store_true", help=json_help)
+    listing.set_defaults(run=cmd_alert_list)

@@ -6,6 +6,7 @@ vigil bank add logo.png --bank logos --label "banned logo" --external-id case-7
 vigil bank import hashes.csv --bank shared-list       # PDQ, typed (pdq, vpdq, video_md5, ...) or a vPDQ file
 vigil bank export --bank shared-list -o hashes.csv [--format typed | --format vpdq --item ID]
 vigil watch --bank logos --json --thumbnails alerts/
+vigil watch --resume-file last-alert.txt             # a restarted watcher misses nothing (--resume-after N: once)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from vigil_client.cli_connection import connect
-from vigil_client.client import AlertWatch
+from vigil_client.client import AlertWatch, VigilClient
 from vigil_client.errors import VigilError
 from vigil_client.media import KINDS, MODALITIES, media_kind
 from vigil_client.moderation import AlertInfo, BankItemInfo, Example, StandingQueryInfo
@@ -99,6 +100,7 @@ def describe_alert(a: AlertInfo) -> str:
         }  # vpdq and exact are named as they are
         how = ", ".join(details.get(m, m) for m in a.methods)
     flags = (" archive" if a.from_archive else "") + (f" +{a.suppressed} held back" if a.suppressed else "")
+    flags += " replayed" if a.replayed else ""
     text = f"  {a.text!r}" if a.text else ""
     return f"ALERT [{a.modality:6}] {a.stream_id} {a.start:8.2f}-{a.end:8.2f} s  {what}  {how}{flags}{text}"
 
@@ -193,21 +195,62 @@ def _announce_when_connected(watch: AlertWatch, server: str) -> None:
         print(f"vigil: watching {server} for alerts", file=sys.stderr, flush=True)
 
 
+def sequence_number(text: str) -> int:
+    """An alert sequence number (argparse type): a whole number, 0 or more."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected an alert sequence number (0 or more), got {text!r}")
+    return int(text)
+
+
+def resume_point(resume_file: str | None, resume_after: int | None) -> int | None:
+    """Where a watch resumes: after the sequence number in `resume_file` when that file exists, else after
+    `resume_after` (None: live alerts only). ValueError when the file holds no sequence number."""
+    if resume_file and Path(resume_file).exists():
+        text = Path(resume_file).read_text(encoding="utf-8").strip()
+        try:
+            return sequence_number(text)
+        except argparse.ArgumentTypeError:
+            raise ValueError(f"{resume_file} holds no alert sequence number: {text[:40]!r}") from None
+    return resume_after
+
+
+def remember_sequence(path: Path, sequence: int) -> None:
+    """Write the last printed alert's sequence number to `path`, whole or not at all (written aside, then
+    renamed over it), so that a watcher killed at any moment resumes from a number it printed."""
+    aside = path.with_name(path.name + ".partial")
+    aside.write_text(f"{sequence}\n", encoding="utf-8")
+    os.replace(aside, path)
+
+
+def _open_watch(client: VigilClient, args: argparse.Namespace, resume_after: int | None) -> AlertWatch:
+    if resume_after is None:
+        return client.watch(args.stream, args.bank, args.query)
+    return client.watch(args.stream, args.bank, args.query, resume_after=resume_after)
+
+
 def cmd_watch(args: argparse.Namespace) -> int:
     if args.count is not None and args.count < 1:
         print("vigil: --count must be at least 1", file=sys.stderr)
         return 2
+    try:
+        resume_after = resume_point(args.resume_file, args.resume_after)
+    except (OSError, ValueError) as exc:
+        print(f"vigil: {exc}", file=sys.stderr)
+        return 2
+    resume_file = Path(args.resume_file) if args.resume_file else None
     thumbnails = Path(args.thumbnails) if args.thumbnails else None
     if thumbnails:
         thumbnails.mkdir(parents=True, exist_ok=True)
     seen = 0
-    with connect(args) as client, client.watch(args.stream, args.bank, args.query) as watch:
+    with connect(args) as client, _open_watch(client, args, resume_after) as watch:
         threading.Thread(target=_announce_when_connected, args=(watch, args.server), daemon=True).start()
         try:
             for alert in watch:
                 if thumbnails and alert.thumbnail_jpeg:
                     (thumbnails / f"{_safe_name(alert.alert_id)}.jpg").write_bytes(alert.thumbnail_jpeg)
                 print(json.dumps(alert.as_json()) if args.json else describe_alert(alert), flush=True)
+                if resume_file:
+                    remember_sequence(resume_file, alert.sequence)
                 seen += 1
                 if args.count is not None and seen >= args.count:
                     return 0
@@ -219,6 +262,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
         except BrokenPipeError:  # e.g. `vigil watch | head -1`: the reader is gone, so are we
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
+        except OSError as exc:  # the resume file or a thumbnail could not be written
+            print(f"vigil: watch stopped: {exc}", file=sys.stderr)
+            return 1
     print(f"vigil: the server ended the watch after {seen} alerts", file=sys.stderr)
     return 1 if args.count is not None else 0
 
@@ -308,5 +354,12 @@ def add_moderation_commands(sub: Any) -> Any:
     watch.add_argument("--json", action="store_true", help=json_help)
     watch.add_argument("--thumbnails", metavar="DIR", help="write each alert's frame to DIR/<alert_id>.jpg")
     watch.add_argument("--count", type=int, metavar="N", help="exit after N alerts")
+    watch.add_argument("--resume-after", type=sequence_number, metavar="SEQUENCE",
+                       help="first replay the stored alerts with a larger sequence number (0: all), "
+                       "then go on live")  # fmt: skip
+    watch.add_argument("--resume-file", metavar="PATH",
+                       help="resume after the sequence number in PATH when it exists (else --resume-after, else "
+                       "live), and write each printed alert's sequence number to it: restarted with the same "
+                       "file, a watcher misses nothing")  # fmt: skip
     watch.set_defaults(run=cmd_watch)
     return bank

@@ -16,10 +16,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from vigil.v1 import vigil_pb2, vigil_pb2_grpc
 from vigil_client.captions import CaptionWatch
 from vigil_client.connection import Connection, open_channel
+from vigil_client.erasure import Deleted, delete_segments_request
 from vigil_client.errors import VigilError
 from vigil_client.hash_sharing import (
     HASH_LIST_FORMATS,
-    VERDICTS,
     AlertRecordInfo,
     BankInfo,
     LookupMatchInfo,
@@ -31,12 +31,14 @@ from vigil_client.media import MODALITIES, MODALITY_NAMES, MediaBytes
 from vigil_client.moderation import (
     DEFAULT_BANK_CHUNK_BYTES,
     REFERENCE_KINDS,
+    VERDICTS,
     AddedBankItem,
     AlertInfo,
     BankItemInfo,
     Example,
     ImportedHashes,
     StandingQueryInfo,
+    alert_list_request,
     bank_item_kind,
     bank_item_requests,
     media_chunks,
@@ -339,6 +341,20 @@ class VigilClient:
             if not (token := page.next_page_token):
                 return
 
+    def delete_stream(self, stream_id: str) -> Deleted:
+        """Erase a stream: its segments, archived hashes and fingerprints, thumbnails and alerts, for good. An
+        unknown stream deletes nothing (a retry is safe); a stream being ingested is refused (FAILED_PRECONDITION)."""
+        return Deleted.from_proto(
+            self._unary(self._stub.DeleteStream, vigil_pb2.DeleteStreamRequest(stream_id=stream_id))
+        )
+
+    def delete_segments(self, stream_id: str, start: float, end: float) -> Deleted:
+        """Erase the segments of a stream that overlap [start, end) (stream seconds) and the alerts about that
+        stretch, as delete_stream does for a whole stream."""
+        return Deleted.from_proto(
+            self._unary(self._stub.DeleteSegments, delete_segments_request(stream_id, start, end))
+        )
+
     def watch_captions(
         self, stream_id: str, *, descriptions: bool = False, finals_only: bool = False, replay: int | None = None
     ) -> CaptionWatch:
@@ -492,19 +508,60 @@ class VigilClient:
         return "".join(pages)
 
     def watch(
-        self, stream_ids: Iterable[str] = (), banks: Iterable[str] = (), query_ids: Iterable[str] = ()
+        self,
+        stream_ids: Iterable[str] = (),
+        banks: Iterable[str] = (),
+        query_ids: Iterable[str] = (),
+        *,
+        resume_after: int | None = None,
     ) -> AlertWatch:
-        """Alerts as they are raised, until cancelled: see AlertWatch. Earlier alerts are not replayed.
+        """Alerts as they are raised, until cancelled: see AlertWatch.
 
         Only alerts about `stream_ids` (empty: all streams); when `banks` or `query_ids` are given, only alerts
-        from items of those banks or from those standing queries.
+        from items of those banks or from those standing queries. Without `resume_after`, earlier alerts are not
+        replayed. With it, the stored alerts whose `sequence` is larger come first (`replayed` True; 0: all of
+        them), then live ones, with no gap and no repeat: pass the last sequence seen to miss nothing.
 
             with client.watch(banks=["logos"]) as alerts:
                 for alert in alerts:
                     print(alert.stream_id, alert.start, alert.label)
         """
         request = vigil_pb2.WatchRequest(stream_ids=list(stream_ids), banks=list(banks), query_ids=list(query_ids))
+        if resume_after is not None:
+            request.resume_after = resume_after
         return AlertWatch(self._stub.Watch(request))  # no deadline, whatever the client's timeout
+
+    def list_alerts(
+        self,
+        stream_ids: Iterable[str] = (),
+        banks: Iterable[str] = (),
+        query_ids: Iterable[str] = (),
+        *,
+        raised_after: float = 0.0,
+        raised_before: float = 0.0,
+        review_state: str | None = None,
+        after_sequence: int = 0,
+        page_size: int = 0,
+    ) -> Iterator[AlertInfo]:
+        """Every stored alert that passes the filters, oldest first (by sequence), with its review, fetched a
+        page at a time (`page_size` 0: the server's 100; at most 1000) as it is iterated.
+
+        Filters as for watch(); `raised_after` / `raised_before`: Unix seconds, [after, before), 0 for no bound;
+        `review_state`: None (all), "unreviewed", "confirmed" or "dismissed"; `after_sequence`: only alerts with
+        a larger sequence. ValueError at once for an unknown review state.
+        """
+        request = alert_list_request(stream_ids, banks, query_ids, raised_after=raised_after,
+                                     raised_before=raised_before, review_state=review_state,
+                                     after_sequence=after_sequence, page_size=page_size)  # fmt: skip
+        return self._alert_pages(request)
+
+    def _alert_pages(self, request: vigil_pb2.ListAlertsRequest) -> Iterator[AlertInfo]:
+        while True:
+            response = self._unary(self._stub.ListAlerts, request)
+            yield from (AlertInfo.from_proto(a) for a in response.alerts)
+            if not response.next_page_token:
+                return
+            request.page_token = response.next_page_token  # the same filters, the next page
 
     # -- Hash sharing: lookups, bank settings, reviews --------------------------------------------------------
 

@@ -7,15 +7,19 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from vigil.v1 import vigil_pb2
-from vigil_client.moderation import ALERT_KIND_NAMES, METHOD_NAMES, REFERENCE_KINDS, BankItemInfo
+from vigil_client.moderation import (
+    ALERT_KIND_NAMES,
+    METHOD_NAMES,
+    REFERENCE_KINDS,
+    VERDICT_NAMES,
+    BankItemInfo,
+)
 
 HASH_LIST_FORMATS = {
     "pdq": vigil_pb2.HASH_LIST_FORMAT_PDQ,
     "typed": vigil_pb2.HASH_LIST_FORMAT_TYPED,
     "vpdq": vigil_pb2.HASH_LIST_FORMAT_VPDQ,
 }
-VERDICTS = {"confirmed": vigil_pb2.REVIEW_VERDICT_CONFIRMED, "dismissed": vigil_pb2.REVIEW_VERDICT_DISMISSED}
-VERDICT_NAMES = {v: k for k, v in VERDICTS.items()}
 
 
 @dataclass(frozen=True)

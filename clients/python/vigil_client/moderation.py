@@ -51,6 +51,15 @@ METHOD_NAMES = {
     vigil_pb2.MATCH_METHOD_VPDQ: "vpdq",
     vigil_pb2.MATCH_METHOD_EXACT: "exact",
 }
+VERDICTS = {"confirmed": vigil_pb2.REVIEW_VERDICT_CONFIRMED, "dismissed": vigil_pb2.REVIEW_VERDICT_DISMISSED}
+VERDICT_NAMES = {v: k for k, v in VERDICTS.items()}
+# Which stored alerts list_alerts returns, by their latest review; None: all (see vigil.proto ReviewState).
+REVIEW_STATES = {
+    None: vigil_pb2.REVIEW_STATE_UNSPECIFIED,
+    "unreviewed": vigil_pb2.REVIEW_STATE_UNREVIEWED,
+    "confirmed": vigil_pb2.REVIEW_STATE_CONFIRMED,
+    "dismissed": vigil_pb2.REVIEW_STATE_DISMISSED,
+}
 
 
 @dataclass(frozen=True)
@@ -140,9 +149,17 @@ class AlertInfo:
     suppressed: int  # matches of this (stream, query or item) held back since the previous alert
     from_archive: bool
     raised_at: float  # unix seconds
+    sequence: int = 0  # the alert's place in the alert store: only grows; watch(resume_after=) takes it
+    replayed: bool = False  # sent from the store by a resumed watch, not as it was raised
+    verdict: str | None = None  # list_alerts: the latest review, "confirmed" or "dismissed"; None before any
+    reviewer: str | None = None
+    note: str | None = None
+    reviewed_at: float | None = None  # unix seconds
 
     @classmethod
     def from_proto(cls, a: vigil_pb2.Alert) -> AlertInfo:
+        reviewed = a.HasField("review")
+        review = a.review
         return cls(
             alert_id=a.alert_id,
             kind=ALERT_KIND_NAMES.get(a.kind, "unspecified"),
@@ -165,10 +182,17 @@ class AlertInfo:
             suppressed=a.suppressed,
             from_archive=a.from_archive,
             raised_at=a.raised_at,
+            sequence=a.sequence,
+            replayed=a.replayed,
+            verdict=VERDICT_NAMES.get(review.verdict, "") if reviewed else None,
+            reviewer=review.reviewer if reviewed else None,
+            note=review.note if reviewed else None,
+            reviewed_at=review.reviewed_at if reviewed else None,
         )
 
     def as_json(self) -> dict[str, object]:
-        """JSON-ready: the thumbnail as its length in bytes, absent hash distance and fingerprint score as None."""
+        """JSON-ready: the thumbnail as its length in bytes; an absent hash distance, fingerprint score or review
+        as None."""
         fingerprint = None if self.fingerprint_score is None else round(self.fingerprint_score, 6)
         return {
             "stream_id": self.stream_id,
@@ -192,6 +216,12 @@ class AlertInfo:
             "from_archive": self.from_archive,
             "raised_at": self.raised_at,
             "thumbnail_bytes": len(self.thumbnail_jpeg),
+            "sequence": self.sequence,
+            "replayed": self.replayed,
+            "verdict": self.verdict,
+            "reviewer": self.reviewer,
+            "note": self.note,
+            "reviewed_at": self.reviewed_at,
         }
 
 
@@ -240,6 +270,27 @@ def standing_query_request(
         regex=regex,
         keyword_rule=KEYWORD_RULES[keyword_rule],
     )
+
+
+def alert_list_request(
+    stream_ids: Iterable[str] = (),
+    banks: Iterable[str] = (),
+    query_ids: Iterable[str] = (),
+    *,
+    raised_after: float = 0.0,
+    raised_before: float = 0.0,
+    review_state: str | None = None,
+    after_sequence: int = 0,
+    page_size: int = 0,
+) -> vigil_pb2.ListAlertsRequest:
+    """The first page's ListAlertsRequest; ValueError for an unknown review state."""
+    if review_state not in REVIEW_STATES:
+        names = ", ".join(str(name) for name in REVIEW_STATES)
+        raise ValueError(f"review_state must be one of {names}, got {review_state!r}")
+    return vigil_pb2.ListAlertsRequest(stream_ids=list(stream_ids), banks=list(banks), query_ids=list(query_ids),
+                                       raised_after=raised_after, raised_before=raised_before,
+                                       review_state=REVIEW_STATES[review_state], after_sequence=after_sequence,
+                                       page_size=page_size)  # fmt: skip
 
 
 def bank_item_kind(source: bytes | str | os.PathLike[str], kind: str | None, format: str | None) -> tuple[str, str]:
