@@ -40,7 +40,8 @@ from vigil_client.moderation import bank_item_kind, example_proto
 CLI = [sys.executable, "-m", "vigil_client.cli"]
 ALERT_KEYS = {"stream_id", "start", "end", "kind", "match_id", "label", "score", "hash_distance", "text",
               "alert_id", "modality", "segment_id", "bank", "external_id", "methods", "cosine", "fingerprint_score",
-              "suppressed", "from_archive", "raised_at", "thumbnail_bytes"}  # fmt: skip
+              "suppressed", "from_archive", "raised_at", "thumbnail_bytes", "sequence", "replayed", "verdict",
+              "reviewer", "note", "reviewed_at"}  # fmt: skip
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 100
 
 
@@ -252,8 +253,11 @@ def fake_server(monkeypatch: pytest.MonkeyPatch, call: FakeWatchCall) -> list[di
         def __exit__(self, *exc: object) -> None:
             pass
 
-        def watch(self, stream_ids: list[str], banks: list[str], query_ids: list[str]) -> AlertWatch:
-            requests.append({"stream_ids": stream_ids, "banks": banks, "query_ids": query_ids})
+        def watch(
+            self, stream_ids: list[str], banks: list[str], query_ids: list[str], *, resume_after: int | None = None
+        ) -> AlertWatch:
+            requests.append({"stream_ids": stream_ids, "banks": banks, "query_ids": query_ids,
+                             "resume_after": resume_after})  # fmt: skip
             call.headers = False  # so the CLI's "watching" line cannot land after the test has read stderr
             return AlertWatch(call)
 
@@ -275,7 +279,7 @@ def test_watch_prints_json_lines_writes_thumbnails_and_stops_after_count(
     assert code == 0, err
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["alert_id"] for r in rows] == ["a0", "a1"] and [r["hash_distance"] for r in rows] == [0, 10]
-    assert requests == [{"stream_ids": ["cam-1"], "banks": ["pets"], "query_ids": []}]
+    assert requests == [{"stream_ids": ["cam-1"], "banks": ["pets"], "query_ids": [], "resume_after": None}]
     assert (thumbs / "a0.jpg").read_bytes() == JPEG and not (thumbs / "a1.jpg").exists()
     assert call.cancelled.is_set()
 

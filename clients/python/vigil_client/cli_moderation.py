@@ -223,8 +223,6 @@ def remember_sequence(path: Path, sequence: int) -> None:
 
 
 def _open_watch(client: VigilClient, args: argparse.Namespace, resume_after: int | None) -> AlertWatch:
-    if resume_after is None:
-        return client.watch(args.stream, args.bank, args.query)
     return client.watch(args.stream, args.bank, args.query, resume_after=resume_after)
 
 
