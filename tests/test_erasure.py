@@ -19,11 +19,14 @@ import numpy as np
 import pytest
 
 from scripts.sample_media import skimage_photo, tone_video
+from tests.api_keys import KeySpec, write_key_file
 from tests.inprocess import InProcessServer
 from tests.moderation_media import CHUNK, add_item, alerts_of, full_frame, ingest, jpeg
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc
 from vigil_client import error_details
+from vigil_client.connection import BearerToken
+from vigil_server.identity import Role
 from vigil_server.types import DEFAULT_TENANT
 
 Stub = vigil_pb2_grpc.VigilStub
@@ -267,4 +270,36 @@ def test_retention_erases_what_was_stored_before_the_cutoff(tmp_path: Path, vide
             assert added.archive_alerts >= 1
             assert stored_alerts(stub, "old-stream") == []  # its archived hashes went with it
     finally:
+        server.stop()
+
+
+def test_a_tenants_own_retention_period_applies_to_it_alone(tmp_path: Path, video: Path) -> None:
+    """The key file gives one tenant a day of retention; the server keeps everything else for ever. Both
+    tenants ingest a stream of the same id; a day later only the short-lived tenant's is gone."""
+    keys = tmp_path / "keys.json"
+    specs = [KeySpec("short", "short-lived", Role.ADMIN), KeySpec("long", "long-lived", Role.ADMIN)]
+    tokens = write_key_file(keys, specs, tenants={"short-lived": {"retention_days": 1}})
+    args = [*ARGS, "--api-keys", str(keys), "--retention-check-every", "1"]
+    server = InProcessServer(tmp_path / "data", args).start()
+    channels = {name: grpc.intercept_channel(grpc.insecure_channel(server.address), BearerToken(token))
+                for name, token in tokens.items()}  # fmt: skip
+    try:
+        stubs = {name: vigil_pb2_grpc.VigilStub(channel) for name, channel in channels.items()}
+        for stub in stubs.values():
+            ingest(stub, video, "cam-1")
+        kept = {name: [s.segment_id for s in segments(stub, "cam-1")] for name, stub in stubs.items()}
+        assert kept["short"] and kept["long"] and not set(kept["short"]) & set(kept["long"])
+        assert server.service is not None
+        retention = server.service.retention
+        passes = retention.passes
+        retention.clock = lambda: time.time() + 2 * 86400.0
+        deadline = time.monotonic() + 120
+        while retention.passes < passes + 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert retention.passes >= passes + 2, "no retention pass ran with the moved clock"
+        assert segments(stubs["short"], "cam-1") == []
+        assert [s.segment_id for s in segments(stubs["long"], "cam-1")] == kept["long"]
+    finally:
+        for channel in channels.values():
+            channel.close()
         server.stop()
