@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from tests.alert_helpers import make_alert, publish
+from tests.api_keys import KeySpec, write_key_file
 from tests.inprocess import InProcessServer
-from vigil_server.identity import Webhook
+from vigil_server.identity import Role, Webhook
 from vigil_server.settings import WebhookSettings
 from vigil_server.webhooks import build_webhooks, check_url
 
@@ -228,3 +229,24 @@ def test_webhook_urls_must_be_https_or_loopback(tmp_path: Path, secret_file: Pat
         build_webhooks(WebhookSettings(url="https://hooks.example.com/x"), None, None, None)  # type: ignore[arg-type]
     assert build_webhooks(WebhookSettings(), None, None, None) is None  # type: ignore[arg-type]
     assert Webhook("https://x", b"s").secret == b"s"
+
+
+def test_a_tenants_webhook_from_the_key_file(tmp_path: Path, receiver: Receiver) -> None:
+    """With API keys, each tenant's webhook comes from its policy in the key file: only its alerts go there,
+    signed with its secret, and a tenant without one posts nothing."""
+    keys = tmp_path / "keys.json"
+    write_key_file(keys, [KeySpec("acme-admin", "acme", Role.ADMIN), KeySpec("other-admin", "other", Role.ADMIN)],
+                   tenants={"acme": {"webhook": {"url": receiver.url, "secret": SECRET.decode()}}})  # fmt: skip
+    server = InProcessServer(tmp_path / "data", ["--alert-window", "0", "--api-keys", str(keys)]).start()
+    try:
+        acme = [make_alert("cam", f"q{i}", tenant="acme") for i in range(2)]
+        publish(server, acme[0], make_alert("cam", "q9", tenant="other"), acme[1])
+        assert wait_until(lambda: len(receiver.accepted) == 2), receiver.requests
+        time.sleep(1.0)  # room for a wrong delivery of the other tenant's alert
+        assert len(receiver.requests) == 2
+        bodies = [json.loads(body) for _, body in receiver.accepted]
+        assert [b["alert_id"] for b in bodies] == [a.alert_id for a in acme]
+        assert all(verified(h, body) for h, body in receiver.accepted)
+        assert all(h["Vigil-Delivery"].startswith("acme/") for h, _ in receiver.accepted)
+    finally:
+        server.stop()
