@@ -401,13 +401,17 @@ class SegmentStore:
 
     def count_modality(self, modality: Modality) -> int:
         """How many segments of one modality are stored, all tenants together (for calibration)."""
+        return self._count(f"modality == {_quote(modality.value)}", "Strong")
+
+    def _count(self, expression: str, consistency: str) -> int:
+        """How many segments pass the filter expression."""
         rows = self._call(
             lambda: self._client.query(
                 self.collection,
-                filter=f"modality == {_quote(modality.value)}",
+                filter=expression,
                 output_fields=["count(*)"],
                 timeout=self.settings.timeout_s,
-                consistency_level="Strong",
+                consistency_level=consistency,
             )
         )
         return int(rows[0]["count(*)"]) if rows else 0
@@ -453,16 +457,7 @@ class SegmentStore:
 
     def count_of_tenant(self, tenant: str) -> int:
         """How many segments (every modality) the tenant has stored (for its max_stored_segments)."""
-        rows = self._call(
-            lambda: self._client.query(
-                self.collection,
-                filter=f"tenant == {_quote(tenant)}",
-                output_fields=["count(*)"],
-                timeout=self.settings.timeout_s,
-                consistency_level="Session",
-            )
-        )
-        return int(rows[0]["count(*)"]) if rows else 0
+        return self._count(f"tenant == {_quote(tenant)}", "Session")
 
     def count(self) -> int:
         stats = self._call(lambda: self._client.get_collection_stats(self.collection))
