@@ -45,11 +45,14 @@ class ServerProcess:
         self.address = ""
         self.log: list[str] = []
 
-    def start(self, timeout: float = 60.0) -> ServerProcess:
-        args = [*SERVER, "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir),
+    def command(self) -> list[str]:
+        """The server's command line; it must print LISTENING's line once it listens."""
+        return [*SERVER, "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir),
                 "--model-cache", str(self.model_cache), *self.extra_args]  # fmt: skip
+
+    def start(self, timeout: float = 60.0) -> ServerProcess:
         self.proc = subprocess.Popen(
-            args,
+            self.command(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -26,7 +24,7 @@ from PIL import Image
 
 from scripts.sample_media import tone_video
 from tests.fakes import TONE_WORDS
-from tests.server_process import DIE_WITH_PARENT, LISTENING
+from tests.server_process import DIE_WITH_PARENT, ServerProcess
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc
 
@@ -47,43 +45,25 @@ def serve(data_dir: str) -> None:
     threading.Event().wait()
 
 
-class FakeServerProcess:
-    def __init__(self, data_dir: Path):
-        self.data_dir = data_dir
-        self.proc: subprocess.Popen[str] | None = None
-        self.address = ""
-        self.log: list[str] = []
+class FakeServerProcess(ServerProcess):
+    """`vigil-server` as a subprocess, with the fake models (serve() above) in place of the real ones."""
 
-    def start(self, timeout: float = 300.0) -> FakeServerProcess:
+    def __init__(self, data_dir: Path):
+        super().__init__(data_dir, data_dir)
+
+    def command(self) -> list[str]:
         code = (
             DIE_WITH_PARENT + f"import sys; sys.path.insert(0, {str(ROOT)!r}); import tests.test_sigkill as t; "
             "t.serve(sys.argv[1])"
         )
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", code, str(self.data_dir)], cwd=ROOT, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
-        found = threading.Event()
+        return [sys.executable, "-c", code, str(self.data_dir)]
 
-        def pump() -> None:
-            assert self.proc is not None and self.proc.stdout is not None
-            for line in self.proc.stdout:
-                self.log.append(line)
-                if (m := LISTENING.search(line)) and not found.is_set():
-                    self.address = m.group(1)
-                    found.set()
-            found.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        if not found.wait(timeout) or not self.address:
-            self.kill()
-            raise RuntimeError("the fake-model server did not start:\n" + "".join(self.log[-50:]))
+    def start(self, timeout: float = 300.0) -> FakeServerProcess:
+        super().start(timeout)
         return self
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(60)
+        self.stop(signal.SIGKILL, timeout=60)
 
 
 def png(color: tuple[int, int, int]) -> bytes:
