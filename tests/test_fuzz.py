@@ -37,6 +37,7 @@ from grpc_health.v1 import health_pb2
 
 from tests.hostile_media import GOOD, HostileMedia, bit_flipped, fd_count, make_media, truncated
 from tests.inprocess import InProcessServer
+from tests.polling import wait_until
 from vigil.v1 import vigil_pb2
 
 SEED = 20260901
@@ -448,15 +449,6 @@ def test_fuzz_every_rpc(tmp_path: Path, fuzz_media: HostileMedia) -> None:
     assert children_gone, "every ffmpeg and ffprobe has ended"
     assert fds_back, (fds, fds_after)
     assert rss_after - rss < MAX_RSS_GROWTH_MIB, (rss, rss_after)
-
-
-def wait_until(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.25)
-    return True
 
 
 def describe(result: Result) -> str:

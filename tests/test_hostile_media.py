@@ -13,7 +13,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from tests.hostile_media import (
     unary_outcome,
 )
 from tests.inprocess import InProcessServer
+from tests.polling import wait_until
 from vigil.v1 import vigil_pb2, vigil_pb2_grpc
 from vigil_server.decode import MAX_FRAME_GAP_S, DecodeSettings, MediaDecoder
 from vigil_server.errors import InvalidMedia
@@ -60,15 +61,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer
 def stub(server: InProcessServer) -> Iterator[vigil_pb2_grpc.VigilStub]:
     with grpc.insecure_channel(server.address) as channel:
         yield vigil_pb2_grpc.VigilStub(channel)
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return check()
 
 
 # -- amplification and hangs
@@ -201,7 +193,7 @@ def test_a_plain_mp4_spooled_past_the_limit_ends_naming_the_flag(
     outcome = ingest(stub, "plain-mp4", "mp4", data)
     assert outcome.code == grpc.StatusCode.RESOURCE_EXHAUSTED, outcome
     assert "--max-spool-mib" in outcome.details and "faststart" in outcome.details
-    assert wait_for(lambda: not list(spool.iterdir()), 30)  # the spool file is gone
+    assert wait_until(lambda: not list(spool.iterdir()), 30)  # the spool file is gone
     assert ingest(stub, "faststart-mp4", "mp4", media.read("clip.mp4")).code == OK
 
 
@@ -285,7 +277,7 @@ def test_ingests_cancelled_while_ffmpeg_output_is_backed_up_leave_no_fd_or_proce
     stub: vigil_pb2_grpc.VigilStub, media: HostileMedia, server: InProcessServer
 ) -> None:
     assert ingest(stub, "warm-up", "mpegts", media.read("clip.ts")).code == OK
-    assert wait_for(lambda: not server.children(), 30)
+    assert wait_until(lambda: not server.children(), 30)
     baseline = fd_count()
     for round_ in range(3):
         calls = [start_backed_up(stub, media, f"backed-up-{round_}-{i}") for i in range(MAX_STREAMS)]
@@ -294,9 +286,9 @@ def test_ingests_cancelled_while_ffmpeg_output_is_backed_up_leave_no_fd_or_proce
         for call in calls:
             call.cancel()
         assert server.service is not None
-        assert wait_for(lambda: server.service is not None and server.service.admission.active == 0, 60)
-    assert wait_for(lambda: not server.children(), 60), server.children()
-    assert wait_for(lambda: fd_count() <= baseline + 6, 60), (fd_count(), baseline)  # 12 leaks: 12+ fds
+        assert wait_until(lambda: server.service is not None and server.service.admission.active == 0, 60)
+    assert wait_until(lambda: not server.children(), 60), server.children()
+    assert wait_until(lambda: fd_count() <= baseline + 6, 60), (fd_count(), baseline)  # 12 leaks: 12+ fds
 
 
 class Recorder(logging.Handler):

@@ -14,7 +14,7 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ import pytest
 from tests.alert_helpers import make_alert, publish
 from tests.api_keys import KeySpec, write_key_file
 from tests.inprocess import InProcessServer
+from tests.polling import wait_until
 from vigil_server.identity import Role, Webhook
 from vigil_server.settings import WebhookSettings
 from vigil_server.webhooks import build_webhooks, check_url
@@ -64,15 +65,6 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def verified(headers: dict[str, str], body: bytes) -> bool:
